@@ -1,0 +1,55 @@
+"""Names of the Airflow connections and variables the platform reads, and their defaults.
+
+Deployment-specific values never live in code: they come from these connections and variables, so
+`AIRFLOW_CONN_*` and `AIRFLOW_VAR_*` environment variables configure a deployment. Values are read
+when a task runs, never when the DAG file is parsed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+SOURCE_CONN_ID = "source_postgres"
+ANALYTICS_CONN_ID = "analytics_postgres"
+CASSANDRA_CONN_ID = "cassandra_default"
+SPARK_CONN_ID = "spark_default"
+
+VAR_DROP_DIR = "etl_drop_dir"
+VAR_DATA_DIR = "etl_data_dir"
+VAR_MAX_REJECT_RATIO = "etl_max_reject_ratio"
+DEFAULT_MAX_REJECT_RATIO = 0.05
+
+
+def _variable(key: str, default: Any = None) -> Any:
+    from airflow.sdk import Variable
+
+    return Variable.get(key, default=default)
+
+
+def required_variable(key: str) -> str:
+    value = _variable(key)
+    if value in (None, ""):
+        raise RuntimeError(f"Airflow variable {key!r} is not set (set it in the UI or as AIRFLOW_VAR_{key.upper()})")
+    return str(value)
+
+
+def max_reject_ratio() -> float:
+    raw = _variable(VAR_MAX_REJECT_RATIO, DEFAULT_MAX_REJECT_RATIO)
+    try:
+        ratio = float(raw)
+    except (TypeError, ValueError):
+        raise ValueError(f"variable {VAR_MAX_REJECT_RATIO} must be a number between 0 and 1, got {raw!r}") from None
+    if not 0 <= ratio <= 1:
+        raise ValueError(f"variable {VAR_MAX_REJECT_RATIO} must be between 0 and 1, got {ratio}")
+    return ratio
+
+
+@dataclass(frozen=True)
+class Dirs:
+    data_dir: str
+    drop_dir: str
+
+
+def dirs() -> Dirs:
+    return Dirs(data_dir=required_variable(VAR_DATA_DIR), drop_dir=required_variable(VAR_DROP_DIR))

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Idempotent set-up of a fresh machine: Java, PostgreSQL binaries, and the pinned virtualenv.
+# Re-running it is cheap: the virtualenv is rebuilt only when a requirements file changes.
+#   scripts/bootstrap.sh                       set up
+#   scripts/bootstrap.sh --refresh-constraints re-resolve requirements*.txt and rewrite constraints.txt
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+cd "$REPO_ROOT"
+
+log() { printf '[bootstrap] %s\n' "$*" >&2; }
+
+apt_install() {
+  if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
+    log "missing $* and cannot install it here (needs root and apt-get): install it and run again"
+    exit 1
+  fi
+  if [ ! -f "$ETL_LOCAL_DIR/.apt-updated" ]; then
+    apt-get update -qq && mkdir -p "$ETL_LOCAL_DIR" && touch "$ETL_LOCAL_DIR/.apt-updated"
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+# Java for spark-submit.
+if ! command -v java >/dev/null; then
+  log "installing a Java runtime for Spark"
+  apt_install openjdk-17-jre-headless
+fi
+
+# PostgreSQL server binaries (the server itself is started by scripts/postgres.sh).
+if [ -z "$(scripts/postgres.sh bindir 2>/dev/null)" ]; then
+  log "installing PostgreSQL server binaries"
+  apt_install postgresql
+fi
+
+# Python 3.11 virtualenv with every package pinned.
+PYTHON="${PYTHON:-$(command -v python3.11 || command -v python3)}"
+"$PYTHON" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' \
+  || { log "Python 3.11 is required, $PYTHON is $("$PYTHON" --version)"; exit 1; }
+
+stamp="$VENV/.requirements.sha256"
+want="$(cat requirements.txt requirements-dev.txt constraints.txt | sha256sum | cut -d' ' -f1)"
+if [ "${1:-}" = "--refresh-constraints" ]; then
+  rm -rf "$ETL_LOCAL_DIR/resolve-venv"
+  "$PYTHON" -m venv "$ETL_LOCAL_DIR/resolve-venv"
+  "$ETL_LOCAL_DIR/resolve-venv/bin/pip" install -q -U pip
+  "$ETL_LOCAL_DIR/resolve-venv/bin/pip" install -q -r requirements-dev.txt
+  "$ETL_LOCAL_DIR/resolve-venv/bin/pip" freeze --exclude-editable > constraints.txt
+  log "constraints.txt rewritten; run scripts/bootstrap.sh again to rebuild the virtualenv"
+  exit 0
+fi
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  log "creating the virtualenv in $VENV (a few minutes on a fresh machine)"
+  rm -rf "$VENV"
+  "$PYTHON" -m venv "$VENV"
+  "$VENV/bin/pip" install -q -U pip wheel
+  "$VENV/bin/pip" install -q -r requirements-dev.txt -c constraints.txt
+  echo "$want" > "$stamp"
+fi
+log "ready: $("$VENV/bin/python" --version), $(java -version 2>&1 | head -1)"
