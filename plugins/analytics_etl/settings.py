@@ -30,7 +30,9 @@ def _variable(key: str, default: Any = None) -> Any:
 def required_variable(key: str) -> str:
     value = _variable(key)
     if value in (None, ""):
-        raise RuntimeError(f"Airflow variable {key!r} is not set (set it in the UI or as AIRFLOW_VAR_{key.upper()})")
+        raise RuntimeError(
+            f"Airflow variable {key!r} is not set (set it in the UI or as AIRFLOW_VAR_{key.upper()})"
+        )
     return str(value)
 
 
@@ -39,7 +41,9 @@ def max_reject_ratio() -> float:
     try:
         ratio = float(raw)
     except (TypeError, ValueError):
-        raise ValueError(f"variable {VAR_MAX_REJECT_RATIO} must be a number between 0 and 1, got {raw!r}") from None
+        raise ValueError(
+            f"variable {VAR_MAX_REJECT_RATIO} must be a number between 0 and 1, got {raw!r}"
+        ) from None
     if not 0 <= ratio <= 1:
         raise ValueError(f"variable {VAR_MAX_REJECT_RATIO} must be between 0 and 1, got {ratio}")
     return ratio
@@ -53,3 +57,26 @@ class Dirs:
 
 def dirs() -> Dirs:
     return Dirs(data_dir=required_variable(VAR_DATA_DIR), drop_dir=required_variable(VAR_DROP_DIR))
+
+
+VAR_DROP_TIMEOUT = "etl_drop_timeout_seconds"
+VAR_DROP_POKE = "etl_drop_poke_seconds"
+
+
+def _positive_seconds(key: str, default: float) -> float:
+    raw = _variable(key, default)
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        raise ValueError(f"variable {key} must be a number of seconds, got {raw!r}") from None
+    if value <= 0:
+        raise ValueError(f"variable {key} must be positive, got {value}")
+    return value
+
+
+def drop_timeout_seconds() -> float:
+    return _positive_seconds(VAR_DROP_TIMEOUT, 6 * 3600)
+
+
+def drop_poke_seconds() -> float:
+    return _positive_seconds(VAR_DROP_POKE, 300)

@@ -1,0 +1,150 @@
+"""
+### Daily analytics ETL
+
+Every night at 02:00 UTC, processes the previous UTC day D (contract: `shared/CONTRACT.md`):
+
+1. **resolve_run** – the day comes from the `date` conf / Param (`YYYY-MM-DD`) or the schedule;
+   a bad date fails here, before anything is touched.
+2. **extract_source** – `users` and the ISO week's `progress` from `source_postgres` to Parquet;
+   **wait_for_event_drop** waits (in reschedule mode) for `<etl_drop_dir>/user_events/D/_SUCCESS`.
+3. **ingest_user_events** (Spark) – cleans the drop, quarantines rejected rows;
+   **check_ingest** records the counts and fails above `etl_max_reject_ratio`.
+4. **daily_user_stats**, **event_stats**, **learning_progress** (Spark) – the four outputs.
+5. **validate_outputs** – one Great Expectations checkpoint over all four; a failure stops every load.
+6. **load_postgres** replaces D in `daily_user_stats` atomically; **load_cassandra** replaces D in
+   the Cassandra tables (skipped when no `cassandra_default` connection exists).
+
+Every step is recorded in `etl_runs` of `analytics_postgres`.
+
+Trigger a day: `airflow dags test daily_analytics_etl --conf '{"date": "2024-01-15"}'`;
+backfill: `airflow backfill create --dag-id daily_analytics_etl --from-date A --to-date B`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
+from airflow.sdk import Param, dag, task
+from airflow.sdk.definitions.taskgroup import TaskGroup
+
+from analytics_etl import tasks
+from analytics_etl.defaults import DEFAULT_ARGS, SPARK_JOBS
+from analytics_etl.sensors import DropReadySensor
+from analytics_etl.settings import SPARK_CONN_ID
+from analytics_etl.timetable import DailyAfterCutoffTimetable
+
+
+def spark_job(task_id: str, script: str, args: list) -> SparkSubmitOperator:
+    return SparkSubmitOperator(
+        task_id=task_id,
+        conn_id=SPARK_CONN_ID,
+        application=str(SPARK_JOBS / script),
+        name=f"daily_analytics_etl.{task_id}",
+        application_args=args,
+        conf={"spark.sql.session.timeZone": "UTC"},
+    )
+
+
+@dag(
+    dag_id="daily_analytics_etl",
+    description="Daily user statistics, rankings, engagement, page views and weekly learning progress",
+    doc_md=__doc__,
+    schedule=DailyAfterCutoffTimetable(),
+    start_date=dt.datetime(2024, 1, 1, tzinfo=dt.UTC),
+    catchup=False,
+    max_active_runs=4,
+    default_args=DEFAULT_ARGS,
+    tags=["analytics", "etl", "daily"],
+    params={
+        "date": Param(
+            None,
+            type=["null", "string"],
+            title="Date to process",
+            description="A UTC calendar day YYYY-MM-DD; empty for the schedule's day (the previous day).",
+        )
+    },
+)
+def daily_analytics_etl():
+    run = task(tasks.resolve_run, task_id=tasks.RESOLVE_TASK_ID, multiple_outputs=True)()
+    schema = task(tasks.migrate_analytics_schema, task_id="migrate_analytics_schema")()
+    started = task(tasks.start_run_record, task_id="start_run_record")(run, dag_id="daily_analytics_etl")
+    run >> schema >> started
+
+    extracted = task(tasks.extract_source, task_id="extract_source")(run)
+    drop_ready = DropReadySensor(task_id="wait_for_event_drop", flag_path=run["drop_success_flag"])
+    started >> [extracted, drop_ready]
+
+    with TaskGroup("transform") as transform:
+        ingest = spark_job(
+            "ingest_user_events",
+            "ingest_user_events.py",
+            [
+                "--date",
+                run["date"],
+                "--drop-folder",
+                run["drop_folder"],
+                "--users",
+                run["users"],
+                "--events-out",
+                run["events"],
+                "--quarantine",
+                run["quarantine"],
+                "--report",
+                run["ingest_report"],
+            ],
+        )
+        ingest_checked = task(tasks.check_ingest, task_id="check_ingest")(run)
+        user_stats = spark_job(
+            "daily_user_stats",
+            "daily_user_stats.py",
+            [
+                "--date",
+                run["date"],
+                "--users",
+                run["users"],
+                "--progress",
+                run["progress_week"],
+                "--output",
+                run["out_daily_user_stats"],
+            ],
+        )
+        event_stats = spark_job(
+            "event_stats",
+            "event_stats.py",
+            [
+                "--date",
+                run["date"],
+                "--events",
+                run["events"],
+                "--page-view-stats",
+                run["out_page_view_stats"],
+                "--user-engagement",
+                run["out_user_engagement"],
+            ],
+        )
+        learning = spark_job(
+            "learning_progress",
+            "learning_progress.py",
+            [
+                "--date",
+                run["date"],
+                "--progress",
+                run["progress_week"],
+                "--output",
+                run["out_learning_progress"],
+            ],
+        )
+        [extracted, drop_ready] >> ingest >> ingest_checked >> event_stats
+        extracted >> [user_stats, learning]
+
+    gate = task(tasks.validate_outputs, task_id="validate_outputs")(run)
+    transform >> gate
+
+    loaded_pg = task(tasks.load_postgres, task_id="load_postgres")(run)
+    loaded_cassandra = task(tasks.load_cassandra, task_id="load_cassandra")(run)
+    finished = task(tasks.finish_run_record, task_id="finish_run_record", trigger_rule="none_failed")(run)
+    gate >> [loaded_pg, loaded_cassandra] >> finished
+
+
+daily_analytics_etl()

@@ -1,0 +1,83 @@
+"""Which calendar day (UTC) a run processes.
+
+A run processes exactly one day D. It is, in order of precedence:
+1. the `date` given in the run's conf or the trigger form's `date` Param (`YYYY-MM-DD`);
+2. the start of the run's data interval: scheduled and backfill runs of `DailyAfterCutoffTimetable`
+   cover `[D 00:00, D+1 00:00)`, so the run at 02:00 on D+1 and a backfill of D both process D;
+3. for a run with neither (a manual trigger without a logical date), the last complete day before
+   the run was created.
+
+A bad requested date raises `InvalidRunDate` naming the value, before anything is touched.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from typing import Any
+
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+class InvalidRunDate(ValueError):
+    """The requested date is not a real calendar date written YYYY-MM-DD."""
+
+
+def parse_run_date(value: Any) -> dt.date:
+    """Parse a requested date strictly: a string `YYYY-MM-DD` naming a real calendar day."""
+    if not isinstance(value, str) or not _ISO_DATE.fullmatch(value):
+        raise InvalidRunDate(f"invalid date {value!r}: expected a calendar date written YYYY-MM-DD")
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError as err:
+        raise InvalidRunDate(f"invalid date {value!r}: {err}") from None
+
+
+def _utc_date(moment: dt.datetime) -> dt.date:
+    if moment.tzinfo is None:
+        raise ValueError(f"naive datetime {moment!r}: Airflow hands out aware datetimes")
+    return moment.astimezone(dt.UTC).date()
+
+
+def resolve_run_date(
+    requested: Any,
+    data_interval_start: dt.datetime | None,
+    run_after: dt.datetime | None,
+) -> dt.date:
+    """The day a run processes (see the module docstring for the rules)."""
+    if requested is not None and requested != "":
+        return parse_run_date(requested)
+    if data_interval_start is not None:
+        return _utc_date(data_interval_start)
+    if run_after is not None:
+        return _utc_date(run_after) - dt.timedelta(days=1)
+    raise InvalidRunDate("the run has no date: give one as conf {'date': 'YYYY-MM-DD'}")
+
+
+def iso_week(day: dt.date) -> tuple[dt.date, dt.date]:
+    """Monday and Sunday of the ISO week holding `day`."""
+    monday = day - dt.timedelta(days=day.weekday())
+    return monday, monday + dt.timedelta(days=6)
+
+
+@dataclass(frozen=True)
+class RunDate:
+    """The processed day and the bounds derived from it, as handed from task to task."""
+
+    date: dt.date
+
+    @property
+    def week_start(self) -> dt.date:
+        return iso_week(self.date)[0]
+
+    @property
+    def week_end(self) -> dt.date:
+        return iso_week(self.date)[1]
+
+    def as_xcom(self) -> dict[str, str]:
+        return {
+            "date": self.date.isoformat(),
+            "week_start": self.week_start.isoformat(),
+            "week_end": self.week_end.isoformat(),
+        }

@@ -1,0 +1,188 @@
+"""The bodies of the DAG's Python tasks: each one a few lines over the modules that do the work.
+
+They live here, not in the DAG file, so that the DAG file stays wiring only and parses without
+importing pyarrow, pandas or Great Expectations. Every task gets the run's resolved date and paths
+(the `resolve_run` XCom) and rebuilds what it needs from them, so all tasks of a run agree even if
+a variable changes while the run is in flight.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from pathlib import Path
+from typing import Any
+
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+from analytics_etl import settings
+from analytics_etl.dates import InvalidRunDate, RunDate, resolve_run_date
+from analytics_etl.paths import OUTPUT_TABLES, RunPaths
+
+log = logging.getLogger(__name__)
+
+RESOLVE_TASK_ID = "resolve_run"
+
+
+def resolve_run(**context: Any) -> dict[str, str]:
+    """Validate the requested date (or derive it from the schedule) and fix the run's file layout."""
+    dag_run = context["dag_run"]
+    requested = (dag_run.conf or {}).get("date", context["params"].get("date"))
+    try:
+        day = resolve_run_date(requested, dag_run.data_interval_start, dag_run.run_after)
+    except InvalidRunDate as err:
+        raise AirflowFailException(str(err)) from None
+    dirs = settings.dirs()
+    paths = RunPaths.build(dirs.data_dir, dirs.drop_dir, day, dag_run.run_id)
+    run = {
+        **RunDate(day).as_xcom(),
+        "run_id": dag_run.run_id,
+        "run_key": paths.key,
+        "data_dir": str(paths.data_dir),
+        "drop_dir": str(paths.drop_dir),
+        "users": str(paths.users),
+        "progress_week": str(paths.progress_week),
+        "events": str(paths.events),
+        "ingest_report": str(paths.ingest_report),
+        "quarantine": str(paths.quarantine),
+        "drop_folder": str(paths.drop_folder),
+        "drop_success_flag": str(paths.drop_success_flag),
+        **{f"out_{table}": str(paths.output(table)) for table in OUTPUT_TABLES},
+    }
+    log.info("run %s processes %s (week %s..%s)", dag_run.run_id, day, run["week_start"], run["week_end"])
+    return run
+
+
+def run_paths(run: dict[str, str]) -> RunPaths:
+    return RunPaths.build(run["data_dir"], run["drop_dir"], dt.date.fromisoformat(run["date"]), run["run_id"])
+
+
+def _analytics() -> Any:
+    from analytics_etl.db import connect
+
+    return connect(settings.ANALYTICS_CONN_ID)
+
+
+def _record(run: dict[str, str]) -> Any:
+    from analytics_etl.run_record import RunRecord
+
+    return RunRecord(_analytics(), run["run_id"], run["date"])
+
+
+def migrate_analytics_schema() -> list[str]:
+    from analytics_etl.load_postgres import migrate
+
+    conn = _analytics()
+    try:
+        return migrate(conn)
+    finally:
+        conn.close()
+
+
+def start_run_record(run: dict[str, str], dag_id: str) -> None:
+    _record(run).start(dag_id)
+
+
+def extract_source(run: dict[str, str]) -> dict[str, int]:
+    from analytics_etl.db import connect
+    from analytics_etl.extract import extract_source as extract
+
+    conn = connect(settings.SOURCE_CONN_ID)
+    try:
+        return extract(
+            conn, Path(run["users"]), Path(run["progress_week"]), (run["week_start"], run["week_end"])
+        )
+    finally:
+        conn.close()
+
+
+def check_ingest(run: dict[str, str]) -> dict[str, Any]:
+    """Record the ingest counts, then fail the run (before any load) above the reject ratio."""
+    from analytics_etl.ingest import RejectRatioExceeded, check_reject_ratio, read_report
+
+    report = read_report(run["ingest_report"])
+    _record(run).ingest(report)
+    log.info(
+        "events: read %d, kept %d, rejected %d %s, orphan_user %d; quarantine: %s",
+        report["rows_read"],
+        report["rows_kept"],
+        report["rows_rejected"],
+        report["rejected"],
+        report["orphan_user"],
+        run["quarantine"],
+    )
+    try:
+        check_reject_ratio(report, settings.max_reject_ratio())
+    except RejectRatioExceeded as err:
+        raise AirflowFailException(f"{err}; rejected rows are in {run['quarantine']}") from None
+    return report
+
+
+def validate_outputs(run: dict[str, str]) -> dict[str, Any]:
+    """The gate: a failed expectation fails the run here, so no load task ever starts."""
+    from analytics_etl.quality import run_gate
+
+    result = run_gate(run_paths(run), run["run_id"])
+    _record(run).validation(result.success, str(result.result_path), str(result.data_docs_index))
+    log.info("validation result: %s", result.result_path)
+    log.info("data docs: %s", result.data_docs_index)
+    if not result.success:
+        raise AirflowFailException(
+            "validation failed, nothing was loaded:\n"
+            f"{result.summary()}\nresult: {result.result_path}\ndata docs: {result.data_docs_index}"
+        )
+    log.info("%s", result.summary())
+    return {"result": str(result.result_path), "data_docs": str(result.data_docs_index)}
+
+
+def load_postgres(run: dict[str, str]) -> int:
+    from analytics_etl.load_postgres import replace_daily_user_stats
+
+    conn = _analytics()
+    try:
+        rows = replace_daily_user_stats(conn, run["date"], run_paths(run).output("daily_user_stats"))
+    finally:
+        conn.close()
+    _record(run).written("daily_user_stats", rows)
+    return rows
+
+
+def load_cassandra(run: dict[str, str]) -> dict[str, int]:
+    from analytics_etl import load_cassandra as sink
+
+    paths = run_paths(run)
+    if not sink.cassandra_configured():
+        would = sink.count_output_rows(paths)
+        message = f"skipped: no {settings.CASSANDRA_CONN_ID} connection configured"
+        log.warning("Cassandra load %s; it would have written %s", message, would)
+        _record(run).cassandra_status(f"{message}; would write {would}")
+        raise AirflowSkipException(message)
+    written = sink.load_day(paths, dt.date.fromisoformat(run["date"]))
+    record = _record(run)
+    record.written("cassandra", written)
+    record.cassandra_status("loaded")
+    return written
+
+
+def finish_run_record(run: dict[str, str]) -> None:
+    _record(run).finish("success")
+
+
+def record_failure(context: Any) -> None:
+    """on_failure_callback: mark the run failed with the task and the error that ended it.
+
+    A run whose date never resolved (a bad `date`) has no record: nothing was touched.
+    """
+    ti = context["ti"]
+    try:
+        run = ti.xcom_pull(task_ids=RESOLVE_TASK_ID)
+    except Exception:  # a callback must never mask the original failure
+        log.exception("could not read the run's date")
+        return
+    if not run:
+        return
+    error = context.get("exception")
+    try:
+        _record(run).finish("failed", failed_task=ti.task_id, error=f"{type(error).__name__}: {error}")
+    except Exception:  # idem
+        log.exception("could not record the failure of run %s in etl_runs", run.get("run_id"))

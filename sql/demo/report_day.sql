@@ -1,0 +1,1 @@
+SELECT count(*) FROM daily_user_stats WHERE date = %(date)s

@@ -1,0 +1,82 @@
+"""Every DAG in dags/ imports cleanly and follows the platform's conventions."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.unit
+
+DAGS = Path(__file__).resolve().parents[2] / "dags"
+
+
+@pytest.fixture(scope="module")
+def dagbag():
+    from airflow.dag_processing.dagbag import DagBag
+
+    started = time.perf_counter()
+    bag = DagBag(dag_folder=str(DAGS))
+    print(f"\nimporting {DAGS} took {time.perf_counter() - started:.2f} s for {len(bag.dags)} DAG(s)")
+    return bag
+
+
+def test_no_import_errors(dagbag):
+    assert dagbag.import_errors == {}
+    assert dagbag.dags, "no DAG found"
+
+
+def test_file_name_is_the_dag_id(dagbag):
+    for dag_id, dag in dagbag.dags.items():
+        assert Path(dag.fileloc).stem == dag_id
+
+
+def test_conventions(dagbag):
+    for dag_id, dag in dagbag.dags.items():
+        assert dag.tags, f"{dag_id} has no tags"
+        assert dag.doc_md, f"{dag_id} has no doc_md"
+        assert dag.catchup is False, f"{dag_id} catches up"
+        assert dag.timetable.summary, f"{dag_id} has no documented schedule"
+        for t in dag.tasks:
+            assert t.owner and t.owner != "airflow", f"{dag_id}.{t.task_id} has no owner"
+            assert t.retries >= 2, f"{dag_id}.{t.task_id} has {t.retries} retries"
+            assert t.on_failure_callback, f"{dag_id}.{t.task_id} records no failure"
+
+
+def test_contract_schedule_and_date_param(dagbag):
+    dag = dagbag.dags["daily_analytics_etl"]
+    assert dag.timetable.summary == "0 2 * * *"
+    assert "date" in dag.params
+    assert dag.params["date"] is None
+    first = [t.task_id for t in dag.tasks if not t.upstream_list]
+    assert first == ["resolve_run"], "the date must be checked before anything else runs"
+
+
+def test_backfill_range_processes_each_day_of_the_range_once(dagbag):
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    serialized = DagSerialization.from_dict(DagSerialization.to_dict(dagbag.dags["daily_analytics_etl"]))
+    utc = dt.UTC
+    infos = list(
+        serialized.iter_dagrun_infos_between(
+            dt.datetime(2024, 1, 10, tzinfo=utc), dt.datetime(2024, 1, 15, tzinfo=utc)
+        )
+    )
+    days = [info.data_interval.start.date() for info in infos]
+    assert days == [dt.date(2024, 1, d) for d in range(10, 16)]
+    assert all(info.run_after == info.data_interval.end + dt.timedelta(hours=2) for info in infos)
+
+
+def test_spark_tasks_use_the_spark_default_connection(dagbag):
+    from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
+
+    spark = [t for t in dagbag.dags["daily_analytics_etl"].tasks if isinstance(t, SparkSubmitOperator)]
+    assert {t.task_id for t in spark} == {
+        "transform.ingest_user_events",
+        "transform.daily_user_stats",
+        "transform.event_stats",
+        "transform.learning_progress",
+    }
+    assert all(t._conn_id == "spark_default" and Path(t.application).is_file() for t in spark)

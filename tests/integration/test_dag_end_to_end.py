@@ -1,0 +1,177 @@
+"""The whole DAG through `airflow dags test`: real PostgreSQL, real spark-submit, real GX, exact rows."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pyarrow.dataset as pads
+import pytest
+
+from tests.integration import dataset as ds
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+DATE = ds.D.isoformat()
+
+
+def daily_user_stats(deployment, day: str = DATE) -> list[tuple]:
+    conn = deployment.analytics()
+    with conn, conn.cursor() as cur:
+        cur.execute(
+            "SELECT user_id::text, name, email, total_time, lessons_completed, average_score, daily_rank"
+            " FROM daily_user_stats WHERE date = %s ORDER BY daily_rank, user_id",
+            (day,),
+        )
+        rows = cur.fetchall()
+    conn.close()
+    return rows
+
+
+def runs(deployment) -> list[dict]:
+    conn = deployment.analytics()
+    with conn, conn.cursor() as cur:
+        cur.execute("SELECT * FROM etl_runs ORDER BY started_at")
+        names = [c.name for c in cur.description]
+        rows = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+    conn.close()
+    return rows
+
+
+def curated(deployment, table: str, run_id_like: str = "") -> list[dict]:
+    base = deployment.data_dir / "curated" / table / f"date={DATE}"
+    [run_dir] = sorted(base.glob(f"run=*{run_id_like}*"), key=lambda p: p.stat().st_mtime)[-1:]
+    return pads.dataset(str(run_dir), format="parquet").to_table().to_pylist()
+
+
+def assert_succeeded(result) -> None:
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-6000:]
+
+
+@pytest.fixture
+def loaded(deployment):
+    conn = deployment.source()
+    ds.load_source(conn)
+    conn.close()
+    ds.write_drop(deployment.drop_dir)
+    # The hand-made drop plants one row of every reason: 7 of 16 rejected.
+    deployment.variables["etl_max_reject_ratio"] = "0.5"
+    return deployment
+
+
+def test_a_day_lands_exactly_and_a_rerun_changes_nothing(loaded):
+    assert_succeeded(loaded.trigger({"date": DATE}))
+
+    assert daily_user_stats(loaded) == ds.EXPECTED_DAILY_USER_STATS
+
+    page_views = sorted(
+        (r["date"], r["hour"], r["page"], r["view_count"]) for r in curated(loaded, "page_view_stats")
+    )
+    assert page_views == ds.EXPECTED_PAGE_VIEW_STATS
+    engagement = sorted(
+        (
+            r["user_id"],
+            r["date"],
+            r["total_events"],
+            r["unique_pages"],
+            r["session_count"],
+            r["total_time_minutes"],
+            r["engagement_score"],
+        )
+        for r in curated(loaded, "user_engagement")
+    )
+    assert [e[:6] for e in engagement] == [e[:6] for e in ds.EXPECTED_USER_ENGAGEMENT]
+    assert all(math.isclose(a[6], b[6]) for a, b in zip(engagement, ds.EXPECTED_USER_ENGAGEMENT, strict=True))
+    progress = sorted(
+        (
+            r["user_id"],
+            r["subject"],
+            r["week_start"],
+            r["lessons_completed"],
+            r["time_spent_minutes"],
+            r["average_score"],
+        )
+        for r in curated(loaded, "learning_progress")
+    )
+    assert [p[:5] for p in progress] == [p[:5] for p in ds.EXPECTED_LEARNING_PROGRESS]
+    for got, want in zip(progress, ds.EXPECTED_LEARNING_PROGRESS, strict=True):
+        assert (got[5] is None and want[5] is None) or math.isclose(got[5], want[5])
+
+    [record] = runs(loaded)
+    assert record["status"] == "success" and record["date"] == ds.D
+    assert record["rows_read"] == ds.EXPECTED_REPORT["rows_read"]
+    assert record["rows_kept"] == ds.EXPECTED_REPORT["rows_kept"]
+    assert record["rejected_by_reason"] == ds.EXPECTED_REPORT["rejected"]
+    assert record["orphan_user"] == 1
+    assert record["rows_written"] == {"daily_user_stats": 3}
+    assert record["validation_success"] is True
+    assert record["cassandra_status"].startswith("skipped")
+    assert record["ended_at"] > record["started_at"]
+
+    quarantine = loaded.data_dir / "quarantine" / "user_events" / f"date={DATE}"
+    rejected = [json.loads(line) for f in quarantine.glob("*.json") for line in f.read_text().splitlines()]
+    assert sorted(r["reason"] for r in rejected) == sorted(ds.EXPECTED_REPORT["rejected"])
+
+    # Same day again: exactly the same rows, a second run record.
+    assert_succeeded(loaded.trigger({"date": DATE}))
+    assert daily_user_stats(loaded) == ds.EXPECTED_DAILY_USER_STATS
+    assert [r["status"] for r in runs(loaded)] == ["success", "success"]
+
+
+def test_a_failed_gate_loads_nothing_and_keeps_the_previous_day(loaded):
+    assert_succeeded(loaded.trigger({"date": DATE}))
+    before = daily_user_stats(loaded)
+
+    conn = loaded.source()
+    ds.load_source(conn, ds.PROGRESS + [(ds.U2, "math", ds.D, 10, "250.00")])
+    conn.close()
+    result = loaded.trigger({"date": DATE})
+
+    assert result.returncode != 0
+    assert daily_user_stats(loaded) == before
+    failed = runs(loaded)[-1]
+    assert failed["status"] == "failed"
+    assert failed["failed_task"] == "validate_outputs"
+    assert failed["validation_success"] is False
+    assert "average_score" in failed["error"]
+    assert failed["rows_written"] == {}
+    result_file = failed["validation_result"]
+    assert "average_score" in open(result_file).read()
+
+
+@pytest.mark.parametrize("bad", ["2024-02-30", "15/01/2024", "2024-1-5", "yesterday"])
+def test_a_bad_date_fails_at_the_first_task_and_touches_nothing(deployment, bad):
+    result = deployment.trigger({"date": bad})
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert repr(bad) in output
+    assert not deployment.data_dir.exists()
+    conn = deployment.analytics()
+    with conn, conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM pg_tables WHERE tablename IN ('etl_runs', 'daily_user_stats')")
+        assert cur.fetchone() == (0,)
+    conn.close()
+
+
+def test_too_many_rejects_fail_before_any_load(loaded):
+    loaded.variables["etl_max_reject_ratio"] = "0.05"
+    result = loaded.trigger({"date": DATE})
+    assert result.returncode != 0
+    [record] = runs(loaded)
+    assert record["status"] == "failed" and record["failed_task"] == "transform.check_ingest"
+    assert record["rows_rejected"] == 7 and record["rows_written"] == {}
+    assert daily_user_stats(loaded) == []
+
+
+def test_a_missing_drop_times_out_naming_the_flag(deployment):
+    conn = deployment.source()
+    ds.load_source(conn)
+    conn.close()
+    ds.write_drop(deployment.drop_dir, complete=False)
+    deployment.variables["etl_drop_timeout_seconds"] = "3"
+    result = deployment.trigger({"date": DATE})
+    assert result.returncode != 0
+    flag = deployment.drop_dir / "user_events" / DATE / "_SUCCESS"
+    assert str(flag) in result.stdout + result.stderr
+    [record] = runs(deployment)
+    assert record["failed_task"] == "wait_for_event_drop" and str(flag) in record["error"]
