@@ -1,0 +1,341 @@
+"""The Cassandra sink against a real Cassandra server: schema, load, rerun, interrupted load.
+
+Runs only when CASSANDRA_HOST names a server (`host` or `host:port`, optional CASSANDRA_USERNAME and
+CASSANDRA_PASSWORD); every test works in a throwaway keyspace (the `schema` of the cassandra_default
+connection) that is dropped at the end. Nothing here stands in for Cassandra.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from analytics_etl import load_cassandra as lc
+from analytics_etl.paths import RunPaths
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.cassandra,
+    pytest.mark.skipif(
+        not os.environ.get("CASSANDRA_HOST"),
+        reason="CASSANDRA_HOST is not set: no Cassandra server to test the sink against",
+    ),
+]
+
+D = dt.date(2024, 1, 17)  # Wednesday
+MONDAY = dt.date(2024, 1, 15)
+NEXT_WEEK_DAY = dt.date(2024, 1, 24)
+NEXT_MONDAY = dt.date(2024, 1, 22)
+U = [uuid.UUID(int=n + 1) for n in range(5)]
+
+SCHEMAS = {
+    "page_view_stats": pa.schema(
+        [("date", pa.date32()), ("hour", pa.int32()), ("page", pa.string()), ("view_count", pa.int64())]
+    ),
+    "user_engagement": pa.schema(
+        [
+            ("user_id", pa.string()),
+            ("date", pa.date32()),
+            ("total_events", pa.int64()),
+            ("unique_pages", pa.int32()),
+            ("session_count", pa.int32()),
+            ("total_time_minutes", pa.int32()),
+            ("engagement_score", pa.float64()),
+        ]
+    ),
+    "learning_progress": pa.schema(
+        [
+            ("user_id", pa.string()),
+            ("subject", pa.string()),
+            ("week_start", pa.date32()),
+            ("lessons_completed", pa.int32()),
+            ("time_spent_minutes", pa.int32()),
+            ("average_score", pa.float64()),
+        ]
+    ),
+}
+
+
+def _host_port() -> tuple[str, int]:
+    value = os.environ["CASSANDRA_HOST"].strip()
+    if value.startswith("["):  # [ipv6]:port
+        host, _, port = value[1:].partition("]")
+        return host, int(port.lstrip(":") or 9042)
+    host, _, port = value.partition(":")
+    return host, int(port or 9042)
+
+
+@pytest.fixture(scope="module")
+def cluster_session():
+    """A plain driver session to check what the sink wrote (and to drop the throwaway keyspaces)."""
+    from cassandra.auth import PlainTextAuthProvider
+    from cassandra.cluster import Cluster
+
+    host, port = _host_port()
+    auth = None
+    if os.environ.get("CASSANDRA_USERNAME"):
+        auth = PlainTextAuthProvider(
+            os.environ["CASSANDRA_USERNAME"], os.environ.get("CASSANDRA_PASSWORD", "")
+        )
+    cluster = Cluster([host], port=port, auth_provider=auth)
+    session = cluster.connect()
+    yield session
+    cluster.shutdown()
+
+
+@pytest.fixture
+def keyspace(cluster_session, monkeypatch):
+    """A throwaway keyspace named by the cassandra_default connection; dropped afterwards."""
+    host, port = _host_port()
+    name = f"it_analytics_{uuid.uuid4().hex[:12]}"
+    user = os.environ.get("CASSANDRA_USERNAME")
+    credentials = f"{user}:{os.environ.get('CASSANDRA_PASSWORD', '')}@" if user else ""
+    netloc = f"[{host}]" if ":" in host else host
+    monkeypatch.setenv("AIRFLOW_CONN_CASSANDRA_DEFAULT", f"cassandra://{credentials}{netloc}:{port}/{name}")
+    # Tiny batches and pages: every load spans several batches, every key read several pages.
+    monkeypatch.setenv("AIRFLOW_VAR_ETL_CASSANDRA_BATCH_SIZE", "2")
+    monkeypatch.setenv("AIRFLOW_VAR_ETL_CASSANDRA_CONCURRENCY", "4")
+    yield name
+    cluster_session.execute(lc.render("DROP KEYSPACE IF EXISTS {keyspace}", name), timeout=120)
+
+
+def _write_output(paths: RunPaths, table: str, rows: list[dict[str, Any]]) -> None:
+    """A Parquet directory as Spark writes it: part files (several row groups), _SUCCESS."""
+    directory = paths.output(table)
+    directory.mkdir(parents=True)
+    data = pa.Table.from_pylist(rows, schema=SCHEMAS[table])
+    half = (len(rows) + 1) // 2
+    for n, part in enumerate((data.slice(0, half), data.slice(half))):
+        if part.num_rows or n == 0:
+            pq.write_table(part, directory / f"part-{n:05d}-x.snappy.parquet", row_group_size=2)
+    (directory / "_SUCCESS").write_text("")
+
+
+def _pvs(date, hour, page, count):
+    return {"date": date, "hour": hour, "page": page, "view_count": count}
+
+
+def _ue(user, date, events, score):
+    return {
+        "user_id": str(user),
+        "date": date,
+        "total_events": events,
+        "unique_pages": 1,
+        "session_count": 1,
+        "total_time_minutes": events,
+        "engagement_score": score,
+    }
+
+
+def _lp(user, subject, week, lessons, score):
+    return {
+        "user_id": str(user),
+        "subject": subject,
+        "week_start": week,
+        "lessons_completed": lessons,
+        "time_spent_minutes": lessons * 10,
+        "average_score": score,
+    }
+
+
+def _run(tmp_path: Path, date: dt.date, run_id: str, pvs, ue, lp) -> dict[str, int]:
+    paths = RunPaths.build(tmp_path / "data", tmp_path / "drop", date, run_id)
+    _write_output(paths, "page_view_stats", pvs)
+    _write_output(paths, "user_engagement", ue)
+    _write_output(paths, "learning_progress", lp)
+    return lc.load_day(paths, date)
+
+
+def _contents(session, keyspace: str) -> dict[str, set[tuple]]:
+    """Every row of every table of the throwaway keyspace (test data only: a scan is fine here)."""
+    scans = {
+        "page_view_stats": "SELECT date, hour, page, view_count FROM {keyspace}.page_view_stats",
+        "user_engagement": "SELECT user_id, date, total_events, unique_pages, session_count, "
+        "total_time_minutes, engagement_score FROM {keyspace}.user_engagement",
+        "learning_progress": "SELECT user_id, subject, week_start, lessons_completed, time_spent_minutes, "
+        "average_score FROM {keyspace}.learning_progress",
+        "user_engagement_keys": "SELECT date, user_id FROM {keyspace}.user_engagement_keys",
+        "learning_progress_keys": "SELECT week_start, user_id, subject FROM {keyspace}.learning_progress_keys",
+    }
+    return {
+        table: {tuple(row) for row in session.execute(lc.render(cql, keyspace))}
+        for table, cql in scans.items()
+    }
+
+
+def _expected(pvs, ue, lp) -> dict[str, set[tuple]]:
+    def cdate(value: dt.date):
+        from cassandra.util import Date
+
+        return Date(value)
+
+    return {
+        "page_view_stats": {(cdate(r["date"]), r["hour"], r["page"], r["view_count"]) for r in pvs},
+        "user_engagement": {
+            (
+                uuid.UUID(r["user_id"]),
+                cdate(r["date"]),
+                r["total_events"],
+                r["unique_pages"],
+                r["session_count"],
+                r["total_time_minutes"],
+                r["engagement_score"],
+            )
+            for r in ue
+        },
+        "learning_progress": {
+            (
+                uuid.UUID(r["user_id"]),
+                r["subject"],
+                cdate(r["week_start"]),
+                r["lessons_completed"],
+                r["time_spent_minutes"],
+                r["average_score"],
+            )
+            for r in lp
+        },
+        "user_engagement_keys": {(cdate(r["date"]), uuid.UUID(r["user_id"])) for r in ue},
+        "learning_progress_keys": {
+            (cdate(r["week_start"]), uuid.UUID(r["user_id"]), r["subject"]) for r in lp
+        },
+    }
+
+
+def _union(*parts: dict[str, set[tuple]]) -> dict[str, set[tuple]]:
+    return {table: set().union(*(p[table] for p in parts)) for table in parts[0]}
+
+
+def _hook_session():
+    from airflow.providers.apache.cassandra.hooks.cassandra import CassandraHook
+
+    hook = CassandraHook(cassandra_conn_id="cassandra_default")
+    name = lc.keyspace_name(hook.keyspace)
+    hook.keyspace = None
+    return hook, name
+
+
+def test_schema_is_created_once_and_matches_the_contract(keyspace, cluster_session):
+    hook, name = _hook_session()
+    assert name == keyspace
+    replication = lc.parse_replication(lc.DEFAULT_REPLICATION)
+    try:
+        session = hook.get_conn()
+        lc.ensure_schema(session, keyspace, replication)
+        lc.ensure_schema(session, keyspace, replication)  # idempotent: nothing to do the second time
+    finally:
+        hook.shutdown_cluster()
+
+    cluster_session.cluster.refresh_schema_metadata()
+    ks = cluster_session.cluster.metadata.keyspaces[keyspace]
+    assert lc.replication_matches(ks.replication_strategy.export_for_schema(), replication)
+    expected = {
+        "page_view_stats": (["date"], [("hour", True), ("page", False)]),
+        "user_engagement": (["user_id"], [("date", True)]),
+        "learning_progress": (["user_id", "subject"], [("week_start", True)]),
+        "user_engagement_keys": (["date"], [("user_id", False)]),
+        "learning_progress_keys": (["week_start"], [("user_id", False), ("subject", False)]),
+    }
+    assert set(ks.tables) == set(expected)
+    for table, (partition, clustering) in expected.items():
+        meta = ks.tables[table]
+        assert [c.name for c in meta.partition_key] == partition, table
+        assert [(c.name, c.is_reversed) for c in meta.clustering_key] == clustering, table
+    types = {c.name: c.cql_type for c in ks.tables["user_engagement"].columns.values()}
+    assert types == {
+        "user_id": "uuid",
+        "date": "date",
+        "total_events": "bigint",
+        "unique_pages": "int",
+        "session_count": "int",
+        "total_time_minutes": "int",
+        "engagement_score": "double",
+    }
+    lp_types = {c.name: c.cql_type for c in ks.tables["learning_progress"].columns.values()}
+    assert lp_types["average_score"] == "double" and lp_types["week_start"] == "date"
+    pvs_types = {c.name: c.cql_type for c in ks.tables["page_view_stats"].columns.values()}
+    assert pvs_types == {"date": "date", "hour": "int", "page": "text", "view_count": "bigint"}
+
+
+def test_rerun_leaves_exactly_the_latest_rows_of_the_day(keyspace, cluster_session, tmp_path):
+    # another week's day: must survive every load of D untouched (isolation)
+    other = (
+        [_pvs(NEXT_WEEK_DAY, 3, "/a", 9)],
+        [_ue(U[0], NEXT_WEEK_DAY, 9, 2.7)],
+        [_lp(U[0], "math", NEXT_MONDAY, 9, 99.0)],
+    )
+    assert _run(tmp_path / "other", NEXT_WEEK_DAY, "scheduled__other", *other)["page_view_stats"] == 1
+
+    first = (
+        [_pvs(D, 10, "/a", 3), _pvs(D, 10, "/b", 1), _pvs(D, 11, "/a", 2)],
+        [_ue(U[0], D, 5, 1.5), _ue(U[1], D, 3, 0.9), _ue(U[2], D, 1, 0.3)],
+        [
+            _lp(U[0], "math", MONDAY, 2, 80.0),
+            _lp(U[0], "art", MONDAY, 1, None),
+            _lp(U[1], "math", MONDAY, 1, 50.5),
+        ],
+    )
+    counts = _run(tmp_path / "first", D, "scheduled__first", *first)
+    assert counts == {
+        "page_view_stats": 3,
+        "page_view_stats_deleted": 0,
+        "user_engagement": 3,
+        "user_engagement_deleted": 0,
+        "learning_progress": 3,
+        "learning_progress_deleted": 0,
+    }
+    assert _contents(cluster_session, keyspace) == _union(_expected(*first), _expected(*other))
+
+    # the same run again changes nothing
+    _run(tmp_path / "again", D, "manual__again", *first)
+    assert _contents(cluster_session, keyspace) == _union(_expected(*first), _expected(*other))
+
+    second = (
+        [_pvs(D, 10, "/a", 5), _pvs(D, 12, "/c", 1)],
+        [_ue(U[0], D, 6, 1.8), _ue(U[3], D, 2, 0.6)],
+        [_lp(U[0], "math", MONDAY, 3, None), _lp(U[2], "math", MONDAY, 1, 70.0)],
+    )
+    counts = _run(tmp_path / "second", D, "manual__second", *second)
+    assert counts == {
+        "page_view_stats": 2,
+        "page_view_stats_deleted": 2,
+        "user_engagement": 2,
+        "user_engagement_deleted": 2,
+        "learning_progress": 2,
+        "learning_progress_deleted": 2,
+    }
+    assert _contents(cluster_session, keyspace) == _union(_expected(*second), _expected(*other))
+
+    # an empty output empties the day (and the week of learning_progress), nothing else
+    _run(tmp_path / "empty", D, "manual__empty", [], [], [])
+    assert _contents(cluster_session, keyspace) == _expected(*other)
+
+
+def test_a_load_killed_half_way_is_cleaned_up_by_the_next_run(keyspace, cluster_session, tmp_path):
+    # The second batch (batch size 2) of user_engagement holds a row of another day: the load stops
+    # after writing the first batch, like a run killed half-way.
+    broken = (
+        [_pvs(D, 1, "/x", 1)],
+        [_ue(U[0], D, 1, 0.3), _ue(U[1], D, 1, 0.3), _ue(U[2], D - dt.timedelta(days=1), 1, 0.3)],
+        [_lp(U[0], "math", MONDAY, 1, None)],
+    )
+    with pytest.raises(ValueError, match="only writes date = 2024-01-17"):
+        _run(tmp_path / "broken", D, "scheduled__broken", *broken)
+    written = _contents(cluster_session, keyspace)
+    assert written["user_engagement"], "the first batch should have been written before the failure"
+    # every row the broken load wrote is listed in the manifest
+    assert {(row[1], row[0]) for row in written["user_engagement"]} <= written["user_engagement_keys"]
+
+    fixed = (
+        [_pvs(D, 2, "/y", 4)],
+        [_ue(U[4], D, 2, 0.6)],
+        [_lp(U[4], "art", MONDAY, 1, 10.0)],
+    )
+    _run(tmp_path / "fixed", D, "manual__fixed", *fixed)
+    assert _contents(cluster_session, keyspace) == _expected(*fixed)
