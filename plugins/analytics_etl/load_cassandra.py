@@ -530,6 +530,20 @@ def iter_batches(directory: Path, columns: Sequence[str], batch_size: int) -> It
             yield batch.slice(start, batch_size)
 
 
+def count_output_rows(paths: RunPaths) -> dict[str, int]:
+    """Rows of each of the run's Cassandra outputs, from the Parquet footers (nothing is read).
+
+    What a load would write: logged and recorded when the load is skipped for want of a connection.
+    """
+    counts = {}
+    for sink in SINKS:
+        directory = paths.output(sink.table)
+        if not directory.is_dir():
+            raise FileNotFoundError(f"output {sink.table} of the run is missing: {directory}")
+        counts[sink.table] = ds.dataset(str(directory), format="parquet").count_rows()
+    return counts
+
+
 # -- retries -------------------------------------------------------------------------------------------------
 def _retryable_errors() -> tuple[type[BaseException], ...]:
     from cassandra import OperationTimedOut, ReadTimeout, Unavailable, WriteTimeout

@@ -605,3 +605,17 @@ def test_load_sink_of_an_empty_output_deletes_every_previous_key(tmp_path):
     ]
     deleted = [p for name, params in writer.calls if name.endswith("_delete") for p in params]
     assert sorted(deleted) == [(D, 10, "/a"), (D, 11, "/b"), (D, 12, "/c")]
+
+
+def test_count_output_rows_reports_what_a_load_would_write(tmp_path):
+    paths = RunPaths.build(tmp_path, tmp_path, D, "manual__1")
+    sizes = {"page_view_stats": 5, "user_engagement": 0, "learning_progress": 12}
+    for table, n in sizes.items():
+        _spark_like_dir(paths.output(table), pa.table({"x": pa.array(range(n), pa.int64())}), files=2)
+    assert lc.count_output_rows(paths) == sizes
+
+
+def test_count_output_rows_names_a_missing_output(tmp_path):
+    paths = RunPaths.build(tmp_path, tmp_path, D, "manual__1")
+    with pytest.raises(FileNotFoundError, match="output page_view_stats of the run is missing"):
+        lc.count_output_rows(paths)
