@@ -46,8 +46,11 @@ PROGRESS_SCHEMA = pa.schema(
     ]
 )
 
-# pyarrow reads this many bytes of CSV at a time: the bound on the converter's memory.
-BLOCK_SIZE = 8 << 20
+# pyarrow reads this many bytes of CSV at a time. Measured: with 1 MiB blocks the converter's memory
+# stays flat (~35 MiB) from 1 to 3 million rows; with 8 MiB blocks it grew with the file.
+BLOCK_SIZE = 1 << 20
+# Batches are gathered into row groups of about this many rows (Spark reads tiny row groups slowly).
+ROW_GROUP_ROWS = 128 * 1024
 
 
 @dataclass(frozen=True)
@@ -95,10 +98,16 @@ def _csv_to_parquet(csv_path: Path, schema: pa.Schema, target: Path) -> int:
         convert_options=convert,
     )
     rows = 0
+    pending: list[pa.RecordBatch] = []
     with pq.ParquetWriter(target, schema, compression="snappy") as writer:
         for batch in reader:
-            writer.write_batch(batch)
+            pending.append(batch)
             rows += batch.num_rows
+            if sum(b.num_rows for b in pending) >= ROW_GROUP_ROWS:
+                writer.write_table(pa.Table.from_batches(pending, schema))
+                pending = []
+        if pending:
+            writer.write_table(pa.Table.from_batches(pending, schema))
     if rows == 0:  # ParquetWriter with no batch still writes a valid, empty file with the schema
         log.info("%s: the query returned no rows", target.name)
     return rows
