@@ -1,0 +1,94 @@
+"""The little I/O the entry points need: a strict `--date` type, schema-pinned readers, one writer.
+
+Inputs are read with the contract's schema rather than an inferred one, so an empty input (a day
+without events) still yields a DataFrame with the right columns, extra columns are ignored, and a
+producer that changes a column's type fails here, naming the column, instead of further down.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import re
+from pathlib import Path
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import types as T
+
+USERS_SCHEMA = T.StructType(
+    [
+        T.StructField("id", T.StringType()),
+        T.StructField("name", T.StringType()),
+        T.StructField("email", T.StringType()),
+        T.StructField("country", T.StringType()),
+        T.StructField("created_at", T.TimestampType()),
+    ]
+)
+
+PROGRESS_SCHEMA = T.StructType(
+    [
+        T.StructField("id", T.LongType()),
+        T.StructField("user_id", T.StringType()),
+        T.StructField("lesson_id", T.StringType()),
+        T.StructField("subject", T.StringType()),
+        T.StructField("date", T.DateType()),
+        T.StructField("time_spent_minutes", T.IntegerType()),
+        T.StructField("score", T.DecimalType(5, 2)),
+        T.StructField("completed_at", T.TimestampType()),
+    ]
+)
+
+EVENTS_SCHEMA = T.StructType(
+    [
+        T.StructField("event_id", T.StringType()),
+        T.StructField("event_type", T.StringType()),
+        T.StructField("user_id", T.StringType()),
+        T.StructField("timestamp", T.TimestampType()),
+        T.StructField("page", T.StringType()),
+        T.StructField("duration_ms", T.LongType()),
+        T.StructField("device", T.StringType()),
+    ]
+)
+
+# ASCII digits only: `\d` would also accept other scripts' digits.
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def iso_date(value: str) -> dt.date:
+    """argparse type for `--date`: exactly `YYYY-MM-DD` and a real calendar day.
+
+    `date.fromisoformat` alone would also take `20240115` or `2024-W03-1`, which the contract rejects.
+    """
+    if _ISO_DATE.fullmatch(value):
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise argparse.ArgumentTypeError(f"invalid date {value!r}: expected a calendar date written YYYY-MM-DD")
+
+
+def read_parquet(spark: SparkSession, path: str | Path, schema: T.StructType) -> DataFrame:
+    """Read a Parquet file or directory with exactly `schema`'s columns, in its order."""
+    return spark.read.schema(schema).parquet(str(path)).select(*schema.names)
+
+
+def read_users(spark: SparkSession, path: str | Path) -> DataFrame:
+    return read_parquet(spark, path, USERS_SCHEMA)
+
+
+def read_progress(spark: SparkSession, path: str | Path) -> DataFrame:
+    return read_parquet(spark, path, PROGRESS_SCHEMA)
+
+
+def read_events(spark: SparkSession, path: str | Path) -> DataFrame:
+    return read_parquet(spark, path, EVENTS_SCHEMA)
+
+
+def write_parquet(df: DataFrame, path: str | Path) -> int:
+    """Replace the directory `path` with `df` and return the number of rows written.
+
+    The count is read back from the written files' footers, so it is what landed, not a second
+    evaluation of the plan.
+    """
+    df.write.mode("overwrite").parquet(str(path))
+    return df.sparkSession.read.schema(df.schema).parquet(str(path)).count()

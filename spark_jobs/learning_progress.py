@@ -1,0 +1,51 @@
+"""spark-submit entry point: `learning_progress` of the ISO week holding one day (contract 4.2).
+
+    spark-submit learning_progress.py --date YYYY-MM-DD --progress PATH --output DIR
+
+`--progress` is the ISO week's extract; rows dated outside the week are ignored. `--output` is
+replaced.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+# spark-submit runs this file as a script: make its sibling package importable on the driver.
+# The transforms use no Python UDF, so executors never import it.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from analytics_jobs.io import iso_date, read_progress, write_parquet
+from analytics_jobs.session import build_session
+from analytics_jobs.transforms.learning_progress import learning_progress
+
+log = logging.getLogger("learning_progress")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--date", type=iso_date, required=True, help="the processed day, YYYY-MM-DD")
+    parser.add_argument("--progress", required=True, help="Parquet file of the ISO week's progress rows")
+    parser.add_argument("--output", required=True, help="Parquet directory to (re)write")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    log.setLevel(logging.INFO)  # the job's own lines only, not py4j's chatter
+    spark = build_session(f"learning_progress {args.date.isoformat()}")
+    try:
+        result = learning_progress(read_progress(spark, args.progress), args.date)
+        rows = write_parquet(result, args.output)
+        log.info("learning_progress %s: wrote %d rows to %s", args.date, rows, args.output)
+    finally:
+        spark.stop()
+
+
+if __name__ == "__main__":
+    main()
