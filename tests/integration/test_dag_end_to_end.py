@@ -38,9 +38,10 @@ def runs(deployment) -> list[dict]:
     return rows
 
 
-def curated(deployment, table: str, run_id_like: str = "") -> list[dict]:
+def curated(deployment, table: str) -> list[dict]:
+    """The rows of the latest run's output of `table`."""
     base = deployment.data_dir / "curated" / table / f"date={DATE}"
-    [run_dir] = sorted(base.glob(f"run=*{run_id_like}*"), key=lambda p: p.stat().st_mtime)[-1:]
+    [run_dir] = sorted(base.glob("run=*"), key=lambda p: p.stat().st_mtime)[-1:]
     return pads.dataset(str(run_dir), format="parquet").to_table().to_pylist()
 
 
