@@ -40,14 +40,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from analytics_etl.sql import read_sql
+
 SCHEMA_SQL = Path(__file__).resolve().parents[2] / "sql" / "demo" / "source_schema.sql"
 
-# The replace of the source content is one transaction: readers see the old or the new week.
-_TRUNCATE_SQL = "TRUNCATE users, progress RESTART IDENTITY"
-_COPY_USERS_SQL = "COPY users (id, name, email, country, created_at) FROM STDIN"
-_COPY_PROGRESS_SQL = (
-    "COPY progress (user_id, lesson_id, subject, date, time_spent_minutes, score, completed_at) FROM STDIN"
-)
 
 DAY_SECONDS = 86_400
 DAY_MS = DAY_SECONDS * 1000
@@ -447,10 +443,12 @@ def load_source(dsn: str, cfg: DayConfig, pop: Population) -> ProgressStats:
     try:
         with conn.cursor() as cur:
             cur.execute(SCHEMA_SQL.read_text())
-            cur.execute(_TRUNCATE_SQL)
-            cur.copy_expert(_COPY_USERS_SQL, CopyStream(copy_line(r) for r in pop.rows), size=1 << 20)
+            cur.execute(read_sql("demo/truncate_source.sql"))
+            cur.copy_expert(
+                read_sql("demo/copy_users.sql"), CopyStream(copy_line(r) for r in pop.rows), size=1 << 20
+            )
             rows = (copy_line(r) for r in iter_progress_week(cfg, pop, stats))
-            cur.copy_expert(_COPY_PROGRESS_SQL, CopyStream(rows), size=1 << 20)
+            cur.copy_expert(read_sql("demo/copy_progress.sql"), CopyStream(rows), size=1 << 20)
         conn.commit()
     finally:
         conn.close()

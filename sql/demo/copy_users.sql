@@ -1,0 +1,1 @@
+COPY users (id, name, email, country, created_at) FROM STDIN
