@@ -1,0 +1,422 @@
+"""User events of one day's drop: every format into one schema, the rejection rules, the duplicate rule.
+
+Pure functions (DataFrames and explicit parameters in, a DataFrame or a plain value out). The I/O
+(listing the drop, reading files with their line numbers) lives in `analytics_jobs.drops`.
+
+The pipeline is
+
+    parse_json_lines / parse_csv_lines / normalise_parquet   -> candidates (CANDIDATE_SCHEMA)
+    classify(candidates, day)                               -> + timestamp, duration_ms, reason
+    mark_duplicates(classified)                              -> reason also `duplicate`
+    kept_events / quarantine_rows / count_by_file_and_reason -> outputs
+
+`reason` is NULL for a kept row, otherwise the first of REASONS (contract section 3) the row fails.
+The rules are written down in docs/ingestion.md.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+REASONS = (
+    "malformed",
+    "missing_field",
+    "invalid_event_type",
+    "invalid_timestamp",
+    "invalid_value",
+    "out_of_window",
+    "duplicate",
+)
+EVENT_TYPES = ("page_view", "click", "session_start", "session_end")
+PAGE_REQUIRED = ("page_view", "click")
+CSV_COLUMNS = ("event_id", "event_type", "user_id", "timestamp", "page", "duration_ms", "device")
+
+# ISO-8601 date-time with seconds, optional fraction (up to nanoseconds; Spark keeps microseconds)
+# and a mandatory zone designator: Z, +hh:mm or +hhmm.
+ISO_TIMESTAMP = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:?\d{2})$"
+# duration_ms: the text of a non-negative integer (no sign, no fraction, no exponent).
+INTEGER_TEXT = r"^[0-9]{1,19}$"
+# What counts as "empty": NULL or nothing but whitespace.
+_WHITESPACE = " \t\r\n\f\u000b"
+
+# Lines read from text files, as `analytics_jobs.drops.read_text_lines` returns them.
+LINES_SCHEMA = T.StructType(
+    [
+        T.StructField("source_file", T.StringType(), False),
+        T.StructField("line_number", T.LongType(), False),
+        T.StructField("value", T.StringType(), True),
+    ]
+)
+
+# Every format is brought to this shape before the rules run.
+CANDIDATE_SCHEMA = T.StructType(
+    [
+        T.StructField("source_file", T.StringType(), False),
+        T.StructField("line_number", T.LongType(), False),
+        T.StructField("raw", T.StringType(), True),
+        T.StructField("malformed", T.BooleanType(), False),
+        T.StructField("event_id", T.StringType(), True),
+        T.StructField("event_type", T.StringType(), True),
+        T.StructField("user_id", T.StringType(), True),
+        T.StructField("timestamp_text", T.StringType(), True),  # an ISO string to parse
+        T.StructField("timestamp_instant", T.TimestampType(), True),  # a Parquet instant
+        T.StructField("page", T.StringType(), True),
+        T.StructField("duration_text", T.StringType(), True),
+        T.StructField("device", T.StringType(), True),
+    ]
+)
+
+# The kept events, exactly as written to --events-out.
+EVENT_SCHEMA = T.StructType(
+    [
+        T.StructField("event_id", T.StringType(), True),
+        T.StructField("event_type", T.StringType(), True),
+        T.StructField("user_id", T.StringType(), True),
+        T.StructField("timestamp", T.TimestampType(), True),
+        T.StructField("page", T.StringType(), True),
+        T.StructField("duration_ms", T.LongType(), True),
+        T.StructField("device", T.StringType(), True),
+        T.StructField("source_file", T.StringType(), True),
+        T.StructField("line_number", T.LongType(), True),
+    ]
+)
+QUARANTINE_COLUMNS = ("reason", "source_file", "line_number", "raw", "event_id")
+
+_STR = T.StringType()
+_PROPERTIES = T.StructType([T.StructField(n, _STR) for n in ("page", "duration_ms", "device")])
+_JSON_SCHEMA = T.StructType(
+    [T.StructField(n, _STR) for n in ("event_id", "event_type", "user_id", "timestamp")]
+    + [T.StructField("properties", _PROPERTIES), T.StructField("_corrupt", _STR)]
+)
+_JSON_OPTIONS = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": "_corrupt"}
+# RFC 4180: a doubled quote inside a quoted field is a quote (Spark's default escape is a backslash).
+_CSV_SCHEMA = ", ".join(f"c{i} string" for i in range(len(CSV_COLUMNS)))
+_CSV_OPTIONS = {"sep": ",", "quote": '"', "escape": '"', "mode": "PERMISSIVE"}
+
+
+# -- text lines -----------------------------------------------------------------------------------
+def _is_blank(column: Column) -> Column:
+    return column.isNull() | (F.btrim(column, F.lit(_WHITESPACE)) == "")
+
+
+def _present(column: Column) -> Column:
+    """The value, or NULL when it is empty (empty means absent, in every format)."""
+    return F.when(_is_blank(column), F.lit(None).cast(_STR)).otherwise(column)
+
+
+def drop_blank_lines(lines: DataFrame) -> DataFrame:
+    """Whitespace-only lines are not rows: not read, not kept, not rejected (they keep their number)."""
+    return lines.where(~_is_blank(F.col("value")))
+
+
+def _without_bom(value: Column, line_number: Column) -> Column:
+    return F.when((line_number == 1) & value.startswith("\ufeff"), F.substring(value, 2, 1 << 30)).otherwise(
+        value
+    )
+
+
+def parse_json_lines(lines: DataFrame) -> DataFrame:
+    """JSON lines (LINES_SCHEMA, blank lines already dropped) -> candidates.
+
+    A line is malformed when it is not one JSON object (invalid JSON, an array, a scalar, text after
+    the closing brace) or when `properties` is present but neither an object nor null.
+    """
+    text = _without_bom(F.col("value"), F.col("line_number"))
+    parsed = lines.select(
+        "source_file",
+        "line_number",
+        F.col("value").alias("raw"),
+        F.btrim(text, F.lit(_WHITESPACE)).alias("_text"),
+        F.from_json(text, _JSON_SCHEMA, _JSON_OPTIONS).alias("j"),
+    )
+    malformed = (
+        F.col("j").isNull()
+        | F.col("j._corrupt").isNotNull()
+        | ~F.col("_text").startswith("{")
+        | ~F.col("_text").endswith("}")
+    )
+    return parsed.select(
+        "source_file",
+        "line_number",
+        "raw",
+        malformed.alias("malformed"),
+        F.col("j.event_id").alias("event_id"),
+        F.col("j.event_type").alias("event_type"),
+        F.col("j.user_id").alias("user_id"),
+        F.col("j.timestamp").alias("timestamp_text"),
+        F.lit(None).cast(T.TimestampType()).alias("timestamp_instant"),
+        F.col("j.properties.page").alias("page"),
+        F.col("j.properties.duration_ms").alias("duration_text"),
+        F.col("j.properties.device").alias("device"),
+    )
+
+
+def csv_header_ok(header_line: str | None) -> bool:
+    """Whether a CSV file's first line is the contract's header (names trimmed, any case, BOM ignored)."""
+    if header_line is None:
+        return False
+    fields = next(csv.reader([header_line.lstrip("\ufeff")]), [])
+    return tuple(f.strip().lower() for f in fields) == CSV_COLUMNS
+
+
+def _count_of(value: Column, char: str) -> Column:
+    return F.length(value) - F.length(F.replace(value, F.lit(char), F.lit("")))
+
+
+def parse_csv_lines(lines: DataFrame, bad_header_files: Iterable[str] = ()) -> DataFrame:
+    """CSV lines (LINES_SCHEMA, blank lines already dropped, header line included) -> candidates.
+
+    The header (line 1) is not a row. Each other line is one record of exactly 7 fields with RFC 4180
+    quoting; `line_number` becomes the data row number (line number - 1). A line is malformed when
+    its quotes are unbalanced (this includes a quoted field continued on the next line), when it
+    has another number of fields, or when its file's header is not the contract's.
+    """
+    bad = sorted(set(bad_header_files))
+    value = F.col("value")
+    quoted_removed = F.regexp_replace(value, r'"[^"]*"', "")
+    malformed = (_count_of(value, '"') % 2 == 1) | (_count_of(quoted_removed, ",") != len(CSV_COLUMNS) - 1)
+    if bad:
+        malformed = malformed | F.col("source_file").isin(bad)
+    parsed = lines.where(F.col("line_number") > 1).select(
+        "source_file",
+        (F.col("line_number") - 1).alias("line_number"),
+        value.alias("raw"),
+        malformed.alias("malformed"),
+        F.from_csv(value, _CSV_SCHEMA, _CSV_OPTIONS).alias("c"),
+    )
+    fields = {name: F.col(f"c.c{i}") for i, name in enumerate(CSV_COLUMNS)}
+    event_id = fields["event_id"]
+    if bad:  # the first field of a file with a foreign header is not known to be the event id
+        event_id = F.when(F.col("source_file").isin(bad), F.lit(None).cast(_STR)).otherwise(event_id)
+    return parsed.select(
+        "source_file",
+        "line_number",
+        "raw",
+        "malformed",
+        event_id.alias("event_id"),
+        fields["event_type"].alias("event_type"),
+        fields["user_id"].alias("user_id"),
+        fields["timestamp"].alias("timestamp_text"),
+        F.lit(None).cast(T.TimestampType()).alias("timestamp_instant"),
+        fields["page"].alias("page"),
+        fields["duration_ms"].alias("duration_text"),
+        fields["device"].alias("device"),
+    )
+
+
+# -- parquet --------------------------------------------------------------------------------------
+def _as_text(column: Column, data_type: T.DataType) -> Column:
+    """A Parquet value as the text the rules read (numbers as Spark prints them: 5000, 5000.0)."""
+    if isinstance(data_type, T.StringType):
+        return column
+    if isinstance(data_type, T.StructType | T.MapType | T.ArrayType):
+        return F.to_json(column)
+    return column.cast(_STR)
+
+
+def _property(props: Column, props_type: T.DataType, key: str) -> Column:
+    if isinstance(props_type, T.StructType):
+        if key not in props_type.fieldNames():
+            return F.lit(None).cast(_STR)
+        return _as_text(props.getField(key), props_type[key].dataType)
+    if isinstance(props_type, T.MapType) and isinstance(props_type.keyType, T.StringType):
+        return _as_text(F.try_element_at(props, F.lit(key)), props_type.valueType)
+    return F.lit(None).cast(_STR)
+
+
+def _timestamp_columns(schema: T.StructType) -> tuple[Column, Column]:
+    """(timestamp_text, timestamp_instant) of a Parquet file's `timestamp` column.
+
+    A Parquet instant (TIMESTAMP with isAdjustedToUTC) is taken as is. A local timestamp
+    (TIMESTAMP_NTZ) has no zone, so it is given to the rules as zone-less text, which they reject.
+    """
+    none_text, none_instant = F.lit(None).cast(_STR), F.lit(None).cast(T.TimestampType())
+    if "timestamp" not in schema.fieldNames():
+        return none_text, none_instant
+    column, data_type = F.col("timestamp"), schema["timestamp"].dataType
+    if isinstance(data_type, T.TimestampType):
+        return none_text, column
+    if isinstance(data_type, T.TimestampNTZType):
+        return F.date_format(column, "yyyy-MM-dd'T'HH:mm:ss.SSSSSS"), none_instant
+    return _as_text(column, data_type), none_instant
+
+
+def normalise_parquet(rows: DataFrame) -> DataFrame:
+    """Rows of Parquet files sharing one schema (+ source_file, line_number) -> candidates.
+
+    `properties` may be a struct or a map with string keys; any other non-null `properties` makes
+    the row malformed. `raw` is the row rendered as JSON.
+    """
+    schema = T.StructType([f for f in rows.schema.fields if f.name not in ("source_file", "line_number")])
+    names = schema.fieldNames()
+
+    def text(name: str) -> Column:
+        if name not in names:
+            return F.lit(None).cast(_STR)
+        return _as_text(F.col(name), schema[name].dataType)
+
+    malformed: Column = F.lit(False)
+    page = device = duration = F.lit(None).cast(_STR)
+    if "properties" in names:
+        props, props_type = F.col("properties"), schema["properties"].dataType
+        page, duration, device = (_property(props, props_type, k) for k in ("page", "duration_ms", "device"))
+        usable = isinstance(props_type, T.StructType) or (
+            isinstance(props_type, T.MapType) and isinstance(props_type.keyType, T.StringType)
+        )
+        if not usable:
+            malformed = props.isNotNull()
+    timestamp_text, timestamp_instant = _timestamp_columns(schema)
+    raw = F.to_json(F.struct(*[F.col(n) for n in names]), {"ignoreNullFields": "false"})
+    return rows.select(
+        "source_file",
+        F.col("line_number").cast(T.LongType()).alias("line_number"),
+        raw.alias("raw"),
+        malformed.alias("malformed"),
+        text("event_id").alias("event_id"),
+        text("event_type").alias("event_type"),
+        text("user_id").alias("user_id"),
+        timestamp_text.alias("timestamp_text"),
+        timestamp_instant.alias("timestamp_instant"),
+        page.alias("page"),
+        duration.alias("duration_text"),
+        device.alias("device"),
+    )
+
+
+# -- the rules ------------------------------------------------------------------------------------
+def day_bounds(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
+    """[D 00:00, D+1 00:00) as UTC instants."""
+    start = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
+    return start, start + dt.timedelta(days=1)
+
+
+def classify(candidates: DataFrame, day: dt.date) -> DataFrame:
+    """Adds `timestamp` (UTC instant), `duration_ms` (long) and `reason` (NULL = passes, for now).
+
+    Every check but `duplicate`, in the contract's order: the first failing one is the reason.
+    """
+    start, end = day_bounds(day)
+    event_type = F.col("event_type")
+    ts_text = _present(F.col("timestamp_text"))
+    duration_text = _present(F.col("duration_text"))
+    parsed_ts = F.when(ts_text.rlike(ISO_TIMESTAMP), F.expr("try_cast(timestamp_text AS TIMESTAMP)"))
+    timestamp = F.coalesce(F.col("timestamp_instant"), parsed_ts)
+    duration = F.when(duration_text.rlike(INTEGER_TEXT), duration_text.try_cast(T.LongType()))
+
+    missing = (
+        _is_blank(F.col("event_id"))
+        | _is_blank(event_type)
+        | _is_blank(F.col("user_id"))
+        | (ts_text.isNull() & F.col("timestamp_instant").isNull())
+        | (event_type.isin(*PAGE_REQUIRED) & _is_blank(F.col("page")))
+    )
+    reason = (
+        F.when(F.col("malformed"), "malformed")
+        .when(missing, "missing_field")
+        .when(~event_type.isin(*EVENT_TYPES), "invalid_event_type")
+        .when(timestamp.isNull(), "invalid_timestamp")
+        .when(duration_text.isNotNull() & duration.isNull(), "invalid_value")
+        .when((timestamp < F.lit(start)) | (timestamp >= F.lit(end)), "out_of_window")
+    )
+    return candidates.select(
+        "source_file",
+        "line_number",
+        "raw",
+        "event_id",
+        "event_type",
+        "user_id",
+        timestamp.alias("timestamp"),
+        _present(F.col("page")).alias("page"),
+        duration.alias("duration_ms"),
+        _present(F.col("device")).alias("device"),
+        reason.alias("reason"),
+    )
+
+
+def mark_duplicates(classified: DataFrame) -> DataFrame:
+    """Among rows that passed every other check, keep per `event_id` the earliest timestamp (ties:
+    the first file in name order, then the first line); the others become `duplicate`.
+
+    One window over all rows; a rejected row gets a key of its own so it neither competes nor piles
+    up in one partition. `raw` is dropped from kept rows (only the quarantine needs it).
+    """
+    passed = F.col("reason").isNull()
+    key = F.when(passed, F.concat(F.lit("e"), F.col("event_id"))).otherwise(
+        F.concat(F.lit("r"), F.col("source_file"), F.lit("\u0000"), F.col("line_number").cast(_STR))
+    )
+    order = Window.partitionBy(key).orderBy("timestamp", "source_file", "line_number")
+    rank = F.row_number().over(order)
+    reason = F.when(passed & (rank > 1), F.lit("duplicate")).otherwise(F.col("reason"))
+    marked = classified.withColumn("reason", reason)
+    return marked.withColumn("raw", F.when(F.col("reason").isNotNull(), F.col("raw")))
+
+
+# -- outputs --------------------------------------------------------------------------------------
+def kept_events(result: DataFrame) -> DataFrame:
+    """The kept rows with exactly the columns of EVENT_SCHEMA."""
+    return result.where(F.col("reason").isNull()).select(
+        *[F.col(f.name).cast(f.dataType) for f in EVENT_SCHEMA.fields]
+    )
+
+
+def quarantine_rows(result: DataFrame) -> DataFrame:
+    return result.where(F.col("reason").isNotNull()).select(*QUARANTINE_COLUMNS)
+
+
+def count_by_file_and_reason(result: DataFrame) -> DataFrame:
+    """(source_file, reason, rows): reason NULL counts the kept rows. A handful of rows per file."""
+    return result.groupBy("source_file", "reason").agg(F.count(F.lit(1)).alias("rows"))
+
+
+def orphan_events(kept: DataFrame, users: DataFrame) -> DataFrame:
+    """Kept events whose user_id is no users.id (uuid text, compared without regard to case)."""
+    ids = users.select(F.lower(F.col("id").cast(_STR)).alias("_uid")).where(F.col("_uid").isNotNull())
+    return kept.select(F.lower(F.col("user_id")).alias("_uid")).join(ids, "_uid", "left_anti")
+
+
+def build_report(
+    day: dt.date,
+    files: Sequence[tuple[str, str]],
+    ignored_files: Sequence[str],
+    counts: Iterable[tuple[str, str | None, int]],
+    orphan_user: int,
+) -> dict:
+    """The run record of the ingest. `files` are (name, format) in name order, `counts` the rows of
+    count_by_file_and_reason. Every reason is present, zeros included, in the contract's order."""
+    per_file: dict[str, int] = {name: 0 for name, _ in files}
+    rejected: dict[str, int] = dict.fromkeys(REASONS, 0)
+    kept = 0
+    for name, reason, rows in counts:
+        per_file[name] = per_file.get(name, 0) + rows
+        if reason is None:
+            kept += rows
+        else:
+            rejected[reason] += rows
+    total_rejected = sum(rejected.values())
+    return {
+        "date": day.isoformat(),
+        "rows_read": kept + total_rejected,
+        "rows_kept": kept,
+        "rows_rejected": total_rejected,
+        "rejected": rejected,
+        "orphan_user": orphan_user,
+        "files": [{"name": n, "format": f, "rows_read": per_file[n]} for n, f in files],
+        "ignored_files": list(ignored_files),
+    }
+
+
+def union_all(frames: Sequence[DataFrame]) -> DataFrame:
+    result = frames[0]
+    for frame in frames[1:]:
+        result = result.unionByName(frame)
+    return result
+
+
+def report_counts(rows: Iterable[Mapping]) -> list[tuple[str, str | None, int]]:
+    return [(r["source_file"], r["reason"], int(r["rows"])) for r in rows]

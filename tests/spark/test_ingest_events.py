@@ -1,0 +1,496 @@
+"""The event ingest on one hand-made drop holding every rule in every format.
+
+The drop is ingested once (in-process, with the session's SparkSession) and every test reads the
+outputs. Expected reasons, numbers and values are written out by hand below, never computed by the
+code under test. Day D is 2024-01-15.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+from pathlib import Path
+
+import ingest_user_events
+import pyarrow as pa
+import pytest
+from pyspark.sql import SparkSession
+
+from analytics_jobs import drops
+from analytics_jobs.transforms import events
+from tests.spark.ingest_fixtures import (
+    HEADER,
+    LOCAL_MICROS,
+    MAP_PROPS,
+    STRUCT_PROPS,
+    U1,
+    U2,
+    U9,
+    UTC_MICROS,
+    event,
+    write_lines,
+    write_parquet,
+)
+
+pytestmark = pytest.mark.spark
+
+DAY = dt.date(2024, 1, 15)
+UTC = dt.UTC
+
+
+def _a_events() -> list:
+    return [
+        event("a-ok"),  # 1 kept
+        "   ",  # 2 whitespace only: not a row
+        "not json",  # 3 malformed
+        "[1, 2]",  # 4 malformed: not an object
+        json.dumps(event("a-trail")) + " x",  # 5 malformed: text after the object
+        {**event("a-props"), "properties": "str"},  # 6 malformed: properties not an object
+        event(None),  # 7 missing_field: event_id
+        event("a-emptytype", event_type=""),  # 8 missing_field
+        event("a-nopage", properties=None),  # 9 missing_field: page_view without page
+        event("a-clickempty", event_type="click", page=""),  # 10 missing_field
+        event("a-nop", event_type="session_start", properties=None),  # 11 kept
+        event("a-type", event_type="purchase"),  # 12 invalid_event_type
+        event("a-nozone", timestamp="2024-01-15T10:00:00"),  # 13 invalid_timestamp
+        event("a-feb30", timestamp="2024-02-30T10:00:00Z"),  # 14 invalid_timestamp
+        event("a-neg", duration_ms=-5),  # 15 invalid_value
+        event("a-float", duration_ms=5000.0),  # 16 invalid_value
+        event("a-strdur", duration_ms="5000"),  # 17 kept, 5000
+        event("a-before", timestamp="2024-01-14T23:59:59.999Z"),  # 18 out_of_window
+        event("a-start", timestamp="2024-01-15T00:00:00.000Z"),  # 19 kept
+        event("a-end", timestamp="2024-01-16T00:00:00.000Z"),  # 20 out_of_window
+        event("a-into", timestamp="2024-01-16T00:30:00+01:00"),  # 21 kept: 2024-01-15 23:30 UTC
+        event("a-outof", timestamp="2024-01-15T23:30:00-0100"),  # 22 out_of_window: 2024-01-16 00:30
+        event("a-many1", event_type="bad", user_id=None, timestamp="x", duration_ms=-1),  # 23 missing
+        event("a-many2", event_type="bad", timestamp="x", duration_ms=-1),  # 24 invalid_event_type
+        event("a-frac", timestamp="2024-01-15T12:00:00.123456+05:30"),  # 25 kept: 06:30:00.123456
+        event("dup-in", timestamp="2024-01-15T10:00:00Z"),  # 26 kept
+        event("dup-in", timestamp="2024-01-15T10:00:00Z"),  # 27 duplicate: same time, later line
+        event("dup-x", timestamp="2024-01-15T12:00:00Z"),  # 28 duplicate: c_events.csv has 09:00
+        event("a-orphan", user_id=U9),  # 29 kept, orphan
+        event("a-upper", user_id=U1.upper()),  # 30 kept, not an orphan
+    ]
+
+
+def _b_events() -> list:
+    return [
+        "{oops",  # 1 malformed
+        event("b-miss", timestamp=""),  # 2 missing_field
+        event("b-type", event_type="PAGE_VIEW"),  # 3 invalid_event_type
+        event("b-ts", timestamp="15/01/2024 10:00"),  # 4 invalid_timestamp
+        event("b-dur", duration_ms="12abc"),  # 5 invalid_value
+        event("b-win", timestamp="2024-01-17T10:00:00Z"),  # 6 out_of_window
+        event("dup-gz", timestamp="2024-01-15T11:00:00Z"),  # 7 duplicate: line 8 is earlier in time
+        event("dup-gz", timestamp="2024-01-15T10:59:59Z"),  # 8 kept
+        event("b-ok", event_type="session_end", page=None, duration_ms=120000),  # 9 kept
+    ]
+
+
+C_EVENTS = [  # data row numbers in the comments (header excluded)
+    f'c-ok,page_view,{U1},2024-01-15T08:00:00Z,"/search?q=a,b",1500,mobile',  # 1 kept
+    f'c-quote,click,{U1},2024-01-15T08:01:00Z,"/say ""hi""",,',  # 2 kept
+    f"c-utf8,page_view,{U2},2024-01-15T08:02:00+00:00,/café/ü,10,tablet",  # 3 kept
+    f"c-short,page_view,{U1},2024-01-15T08:03:00Z,/x,10",  # 4 malformed: 6 fields
+    f"c-long,page_view,{U1},2024-01-15T08:04:00Z,/x,10,d,extra",  # 5 malformed: 8 fields
+    f'c-open,page_view,{U1},2024-01-15T08:05:00Z,"/x,10,d',  # 6 malformed: open quote
+    "",  # (7) empty line: not a row
+    f",page_view,{U1},2024-01-15T08:06:00Z,/x,10,d",  # 8 missing_field
+    f"c-type,view,{U1},2024-01-15T08:07:00Z,/x,10,d",  # 9 invalid_event_type
+    f"c-ts,page_view,{U1},2024-01-15 08:08:00Z,/x,10,d",  # 10 invalid_timestamp
+    f"c-dur,page_view,{U1},2024-01-15T08:09:00Z,/x,5000.0,d",  # 11 invalid_value
+    f"c-win,page_view,{U1},2024-01-14T08:10:00Z,/x,10,d",  # 12 out_of_window
+    f"dup-x,page_view,{U1},2024-01-15T09:00:00Z,/x,10,d",  # 13 kept: earliest dup-x
+    f"dup-tie,page_view,{U1},2024-01-15T13:00:00Z,/x,10,d",  # 14 kept: tie, first file by name
+    f"c-many,,{U1},not-a-time,,-3,d",  # 15 missing_field (also bad time and duration)
+]
+
+D_EVENTS = [
+    '"d-bad,page_view',  # 1 malformed
+    f"d-miss,click,{U1},2024-01-15T10:00:00Z,,10,d",  # 2 missing_field: click without page
+    f"d-type,Click,{U1},2024-01-15T10:00:00Z,/x,10,d",  # 3 invalid_event_type
+    f"d-ts,page_view,{U1},2024-01-15T10:00:00+01,/x,10,d",  # 4 invalid_timestamp: +hh only
+    f"d-dur,page_view,{U1},2024-01-15T10:00:00Z,/x,-1,d",  # 5 invalid_value
+    f"d-win,page_view,{U1},2024-01-16T00:00:00Z,/x,,d",  # 6 out_of_window
+    f"dup-tie,page_view,{U1},2024-01-15T13:00:00Z,/y,10,d",  # 7 duplicate: c_events.csv wins the tie
+    f"d-ok,session_start,{U9},2024-01-15T10:00:00Z,,,",  # 8 kept, orphan
+]
+
+
+def _ts(*args: int) -> dt.datetime:
+    return dt.datetime(*args, tzinfo=UTC)
+
+
+def build_drop(folder: Path) -> None:
+    folder.mkdir(parents=True)
+    write_lines(folder / "a_events.jsonl", _a_events())
+    write_lines(folder / "b_events.jsonl.gz", _b_events(), gz=True)
+    write_lines(folder / "c_events.csv", [HEADER, *C_EVENTS])
+    write_lines(folder / "d_events.csv.gz", [HEADER, *D_EVENTS], gz=True)
+    p = {"page": "/e", "duration_ms": 100, "device": "web"}
+    write_parquet(
+        folder / "e_struct.parquet",
+        {
+            "event_id": ["e-ok", "e-miss", "e-type", "e-ts", "e-dur", "e-win", "dup-px", "e-nullprops"],
+            "event_type": ["page_view"] * 2 + ["scroll"] + ["page_view"] * 4 + ["session_start"],
+            "user_id": [U1, None, U1, U1, U1, U1, U1, U1],
+            "timestamp": ["2024-01-15T14:00:00Z"] * 3
+            + ["2024-01-15T14:00:00", "2024-01-15T14:00:00Z", "2024-01-16T00:00:00Z"]
+            + ["2024-01-15T15:00:00Z", "2024-01-15T14:00:00Z"],
+            "properties": pa.array([p, p, p, p, {**p, "duration_ms": -7}, p, p, None], STRUCT_PROPS),
+        },
+    )
+    m = [("page", "/f"), ("duration_ms", "30")]
+    write_parquet(
+        folder / "f_map.parquet",
+        {
+            "event_id": ["f-ok", "f-miss", "f-type", "f-ts", "f-dur", "f-win", "dup-px"],
+            "event_type": ["click", "click", "pageview", "click", "click", "click", "click"],
+            "user_id": [U2] * 7,
+            "timestamp": ["2024-01-15T16:00:00+02:00", "2024-01-15T16:00:00Z", "2024-01-15T16:00:00Z"]
+            + ["2024-01-15T16:00:00.Z", "2024-01-15T16:00:00Z", "2024-01-14T23:59:59+00:00"]
+            + ["2024-01-15T15:00:00Z"],
+            "properties": pa.array(
+                [m, [("duration_ms", "1")], m, m, [("page", "/f"), ("duration_ms", "1.5")], m, m], MAP_PROPS
+            ),
+        },
+    )
+    write_parquet(
+        folder / "g_typed.parquet",
+        {
+            "event_id": ["g-start", "g-end", "g-before", "g-null", "g-type", "g-dur", "dup-x"],
+            "event_type": ["page_view", "page_view", "page_view", "page_view", "Session_Start"]
+            + ["page_view", "page_view"],
+            "user_id": [U1] * 7,
+            "timestamp": pa.array(
+                [_ts(2024, 1, 15), _ts(2024, 1, 16), _ts(2024, 1, 14, 23, 59, 59, 999999), None]
+                + [_ts(2024, 1, 15, 1), _ts(2024, 1, 15, 2), _ts(2024, 1, 15, 9)],
+                UTC_MICROS,
+            ),
+            "properties": pa.array([p, p, p, p, p, {**p, "duration_ms": -1}, p], STRUCT_PROPS),
+        },
+    )
+    write_parquet(
+        folder / "h_badprops.parquet",
+        {"event_id": ["h-1"], "event_type": ["click"], "user_id": [U1]}
+        | {"timestamp": ["2024-01-15T10:00:00Z"], "properties": ["/page"]},
+    )
+    write_parquet(
+        folder / "i_ntz.parquet",
+        {"event_id": ["i-1"], "event_type": ["session_start"], "user_id": [U1]}
+        | {"timestamp": pa.array([dt.datetime(2024, 1, 15, 10)], LOCAL_MICROS)},
+    )
+    (folder / "empty.jsonl").write_bytes(b"")
+    write_lines(folder / "header_only.csv", [HEADER])
+    (folder / "zero.parquet").write_bytes(b"")
+    (folder / "_SUCCESS").write_bytes(b"")
+    write_lines(folder / ".hidden.jsonl", [event("hidden")])
+    (folder / "readme.txt").write_text("not data\n")
+
+
+EXPECTED_REASONS = {
+    "a_events.jsonl": {
+        **dict.fromkeys([1, 11, 17, 19, 21, 25, 26, 29, 30]),
+        **dict.fromkeys([3, 4, 5, 6], "malformed"),
+        **dict.fromkeys([7, 8, 9, 10, 23], "missing_field"),
+        **dict.fromkeys([12, 24], "invalid_event_type"),
+        **dict.fromkeys([13, 14], "invalid_timestamp"),
+        **dict.fromkeys([15, 16], "invalid_value"),
+        **dict.fromkeys([18, 20, 22], "out_of_window"),
+        **dict.fromkeys([27, 28], "duplicate"),
+    },
+    "b_events.jsonl.gz": {
+        1: "malformed",
+        2: "missing_field",
+        3: "invalid_event_type",
+        4: "invalid_timestamp",
+        5: "invalid_value",
+        6: "out_of_window",
+        7: "duplicate",
+        8: None,
+        9: None,
+    },
+    "c_events.csv": {
+        **dict.fromkeys([1, 2, 3, 13, 14]),
+        **dict.fromkeys([4, 5, 6], "malformed"),
+        **dict.fromkeys([8, 15], "missing_field"),
+        9: "invalid_event_type",
+        10: "invalid_timestamp",
+        11: "invalid_value",
+        12: "out_of_window",
+    },
+    "d_events.csv.gz": {
+        1: "malformed",
+        2: "missing_field",
+        3: "invalid_event_type",
+        4: "invalid_timestamp",
+        5: "invalid_value",
+        6: "out_of_window",
+        7: "duplicate",
+        8: None,
+    },
+    "e_struct.parquet": {
+        1: None,
+        2: "missing_field",
+        3: "invalid_event_type",
+        4: "invalid_timestamp",
+        5: "invalid_value",
+        6: "out_of_window",
+        7: None,
+        8: None,
+    },
+    "f_map.parquet": {
+        1: None,
+        2: "missing_field",
+        3: "invalid_event_type",
+        4: "invalid_timestamp",
+        5: "invalid_value",
+        6: "out_of_window",
+        7: "duplicate",
+    },
+    "g_typed.parquet": {
+        1: None,
+        2: "out_of_window",
+        3: "out_of_window",
+        4: "missing_field",
+        5: "invalid_event_type",
+        6: "invalid_value",
+        7: "duplicate",
+    },
+    "h_badprops.parquet": {1: "malformed"},
+    "i_ntz.parquet": {1: "invalid_timestamp"},
+}
+
+
+@pytest.fixture(scope="module")
+def ingested(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    root = tmp_path_factory.mktemp("ingest")
+    build_drop(root / "drop")
+    write_parquet(root / "users.parquet", {"id": [U1, U2], "name": ["A", "B"]})
+    args = argparse.Namespace(
+        date=DAY,
+        drop_folder=str(root / "drop"),
+        users=str(root / "users.parquet"),
+        events_out=str(root / "out" / "events"),
+        quarantine=str(root / "out" / "quarantine"),
+        report=str(root / "out" / "report.json"),
+    )
+    ingest_user_events.run(spark, args)
+    kept = {(r.source_file, r.line_number): r for r in spark.read.parquet(args.events_out).collect()}
+    quarantined = [
+        json.loads(line)
+        for path in sorted(Path(args.quarantine).glob("*.json"))
+        for line in path.read_text(encoding="utf-8").splitlines()
+    ]
+    return {
+        "report": json.loads(Path(args.report).read_text()),
+        "kept": kept,
+        "quarantine": {(q["source_file"], q["line_number"]): q for q in quarantined},
+        "quarantine_rows": len(quarantined),
+        "events_schema": spark.read.parquet(args.events_out).schema,
+    }
+
+
+def test_every_row_gets_the_expected_reason(ingested: dict) -> None:
+    actual: dict[str, dict[int, str | None]] = {}
+    for (name, line), _ in ingested["kept"].items():
+        actual.setdefault(name, {})[line] = None
+    for (name, line), q in ingested["quarantine"].items():
+        assert (name, line) not in ingested["kept"], "a row both kept and rejected"
+        actual.setdefault(name, {})[line] = q["reason"]
+    assert actual == EXPECTED_REASONS
+    assert ingested["quarantine_rows"] == 62  # no row quarantined twice
+
+
+def test_report_totals_per_reason_file_and_orphans(ingested: dict) -> None:
+    report = ingested["report"]
+    assert report["date"] == "2024-01-15"
+    assert (report["rows_read"], report["rows_kept"], report["rows_rejected"]) == (84, 22, 62)
+    assert list(report["rejected"].items()) == [
+        ("malformed", 10),
+        ("missing_field", 12),
+        ("invalid_event_type", 8),
+        ("invalid_timestamp", 8),
+        ("invalid_value", 8),
+        ("out_of_window", 10),
+        ("duplicate", 6),
+    ]
+    assert report["orphan_user"] == 2  # a-orphan and d-ok; the upper-case U1 is a known user
+    assert report["files"] == [
+        {"name": "a_events.jsonl", "format": "jsonl", "rows_read": 29},
+        {"name": "b_events.jsonl.gz", "format": "jsonl.gz", "rows_read": 9},
+        {"name": "c_events.csv", "format": "csv", "rows_read": 14},
+        {"name": "d_events.csv.gz", "format": "csv.gz", "rows_read": 8},
+        {"name": "e_struct.parquet", "format": "parquet", "rows_read": 8},
+        {"name": "empty.jsonl", "format": "jsonl", "rows_read": 0},
+        {"name": "f_map.parquet", "format": "parquet", "rows_read": 7},
+        {"name": "g_typed.parquet", "format": "parquet", "rows_read": 7},
+        {"name": "h_badprops.parquet", "format": "parquet", "rows_read": 1},
+        {"name": "header_only.csv", "format": "csv", "rows_read": 0},
+        {"name": "i_ntz.parquet", "format": "parquet", "rows_read": 1},
+        {"name": "zero.parquet", "format": "parquet", "rows_read": 0},
+    ]
+    assert report["ignored_files"] == [".hidden.jsonl", "_SUCCESS", "readme.txt"]
+
+
+def test_kept_events_schema(ingested: dict) -> None:
+    assert [(f.name, f.dataType.simpleString()) for f in ingested["events_schema"].fields] == [
+        ("event_id", "string"),
+        ("event_type", "string"),
+        ("user_id", "string"),
+        ("timestamp", "timestamp"),
+        ("page", "string"),
+        ("duration_ms", "bigint"),
+        ("device", "string"),
+        ("source_file", "string"),
+        ("line_number", "bigint"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("where", "expected"),
+    [
+        (("a_events.jsonl", 1), ("a-ok", "page_view", U1, _ts(2024, 1, 15, 10), "/home", 1000, "desktop")),
+        (("a_events.jsonl", 11), ("a-nop", "session_start", U1, _ts(2024, 1, 15, 10), None, None, None)),
+        (
+            ("a_events.jsonl", 17),
+            ("a-strdur", "page_view", U1, _ts(2024, 1, 15, 10), "/home", 5000, "desktop"),
+        ),
+        (("a_events.jsonl", 19), ("a-start", "page_view", U1, _ts(2024, 1, 15), "/home", 1000, "desktop")),
+        (
+            ("a_events.jsonl", 21),
+            ("a-into", "page_view", U1, _ts(2024, 1, 15, 23, 30), "/home", 1000, "desktop"),
+        ),
+        (
+            ("a_events.jsonl", 25),
+            ("a-frac", "page_view", U1, _ts(2024, 1, 15, 6, 30, 0, 123456), "/home", 1000, "desktop"),
+        ),
+        (
+            ("b_events.jsonl.gz", 8),
+            ("dup-gz", "page_view", U1, _ts(2024, 1, 15, 10, 59, 59), "/home", 1000, "desktop"),
+        ),
+        (
+            ("c_events.csv", 1),
+            ("c-ok", "page_view", U1, _ts(2024, 1, 15, 8), "/search?q=a,b", 1500, "mobile"),
+        ),
+        (("c_events.csv", 2), ("c-quote", "click", U1, _ts(2024, 1, 15, 8, 1), '/say "hi"', None, None)),
+        (("c_events.csv", 3), ("c-utf8", "page_view", U2, _ts(2024, 1, 15, 8, 2), "/café/ü", 10, "tablet")),
+        (("c_events.csv", 13), ("dup-x", "page_view", U1, _ts(2024, 1, 15, 9), "/x", 10, "d")),
+        (("c_events.csv", 14), ("dup-tie", "page_view", U1, _ts(2024, 1, 15, 13), "/x", 10, "d")),
+        (("d_events.csv.gz", 8), ("d-ok", "session_start", U9, _ts(2024, 1, 15, 10), None, None, None)),
+        (
+            ("e_struct.parquet", 8),
+            ("e-nullprops", "session_start", U1, _ts(2024, 1, 15, 14), None, None, None),
+        ),
+        (("f_map.parquet", 1), ("f-ok", "click", U2, _ts(2024, 1, 15, 14), "/f", 30, None)),
+        (("g_typed.parquet", 1), ("g-start", "page_view", U1, _ts(2024, 1, 15), "/e", 100, "web")),
+    ],
+)
+def test_kept_event_values(ingested: dict, where: tuple[str, int], expected: tuple) -> None:
+    row = ingested["kept"][where]
+    actual = (row.event_id, row.event_type, row.user_id, row.timestamp, row.page, row.duration_ms, row.device)
+    expected_utc = expected[3].replace(tzinfo=None)  # Spark returns naive datetimes in the session zone
+    assert actual == (*expected[:3], expected_utc, *expected[4:])
+
+
+def test_quarantine_keeps_raw_text_and_event_id(ingested: dict) -> None:
+    q = ingested["quarantine"]
+    assert q[("a_events.jsonl", 3)] == {
+        "reason": "malformed",
+        "source_file": "a_events.jsonl",
+        "line_number": 3,
+        "raw": "not json",
+        "event_id": None,
+    }
+    assert q[("c_events.csv", 6)]["raw"] == f'c-open,page_view,{U1},2024-01-15T08:05:00Z,"/x,10,d'
+    assert q[("c_events.csv", 11)]["event_id"] == "c-dur"
+    assert q[("a_events.jsonl", 27)]["raw"] == json.dumps(event("dup-in", timestamp="2024-01-15T10:00:00Z"))
+    assert q[("a_events.jsonl", 27)]["event_id"] == "dup-in"
+    assert json.loads(q[("f_map.parquet", 7)]["raw"]) == {
+        "event_id": "dup-px",
+        "event_type": "click",
+        "user_id": U2,
+        "timestamp": "2024-01-15T15:00:00Z",
+        "properties": {"page": "/f", "duration_ms": "30"},
+    }
+    assert json.loads(q[("g_typed.parquet", 2)]["raw"])["timestamp"] == "2024-01-16T00:00:00.000Z"
+
+
+def test_line_numbers_survive_split_files(spark: SparkSession, tmp_path: Path) -> None:
+    """A plain file read by several tasks: every line keeps its own number."""
+    lines = [f'{{"n": {i}, "pad": "{"x" * (i % 7)}"}}' for i in range(1, 401)]
+    write_lines(tmp_path / "big.jsonl", lines)
+    (tmp_path / "small.jsonl").write_text('{"n": 1}\n\n{"n": 3}\n')
+    listed = drops.list_drop(tmp_path)
+    previous = spark.conf.get("spark.sql.files.maxPartitionBytes")
+    spark.conf.set("spark.sql.files.maxPartitionBytes", "2048")
+    try:
+        text = drops.read_text_lines(spark, listed.of("jsonl"))
+        assert text.lines.rdd.getNumPartitions() > 3
+        got = text.lines.collect()
+    finally:
+        spark.conf.set("spark.sql.files.maxPartitionBytes", previous)
+    numbered = {(r.source_file, r.line_number): r.value for r in got}
+    assert len(numbered) == len(got) == 403
+    assert all(numbered[("big.jsonl", i)] == lines[i - 1] for i in range(1, 401))
+    assert [numbered[("small.jsonl", i)] for i in (1, 2, 3)] == ['{"n": 1}', "", '{"n": 3}']
+    assert text.line_counts == {"big.jsonl": 400, "small.jsonl": 3}
+
+
+def test_missing_drop_folder_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        drops.list_drop(tmp_path / "nope")
+
+
+@pytest.mark.parametrize(
+    ("header", "ok"),
+    [
+        (HEADER, True),
+        ("\ufeffEvent_ID, event_type ,user_id,timestamp,page,duration_ms,device", True),
+        ("event_type,event_id,user_id,timestamp,page,duration_ms,device", False),
+        ("event_id,event_type,user_id,timestamp,page,duration_ms", False),
+        (None, False),
+    ],
+)
+def test_csv_header(header: str | None, ok: bool) -> None:
+    assert events.csv_header_ok(header) is ok
+
+
+def test_csv_with_a_foreign_header_is_malformed(spark: SparkSession) -> None:
+    lines = spark.createDataFrame(
+        [
+            ("x.csv", 1, "id,type,user,ts,page,dur,device"),
+            ("x.csv", 2, f"e1,click,{U1},2024-01-15T10:00:00Z,/p,1,d"),
+        ],
+        events.LINES_SCHEMA,
+    )
+    rows = events.classify(events.parse_csv_lines(lines, ["x.csv"]), DAY).collect()
+    assert [(r.line_number, r.reason, r.event_id) for r in rows] == [(1, "malformed", None)]
+
+
+def test_a_drop_without_data_files_reads_nothing(spark: SparkSession, tmp_path: Path) -> None:
+    (tmp_path / "drop").mkdir()
+    (tmp_path / "drop" / "_SUCCESS").write_bytes(b"")
+    write_parquet(tmp_path / "users.parquet", {"id": [U1]})
+    args = argparse.Namespace(
+        date=DAY,
+        drop_folder=str(tmp_path / "drop"),
+        users=str(tmp_path / "users.parquet"),
+        events_out=str(tmp_path / "events"),
+        quarantine=str(tmp_path / "quarantine"),
+        report=str(tmp_path / "report.json"),
+    )
+    report = ingest_user_events.run(spark, args)
+    assert (report["rows_read"], report["rows_kept"], report["rows_rejected"], report["orphan_user"]) == (
+        0,
+        0,
+        0,
+        0,
+    )
+    assert report["rejected"] == dict.fromkeys(events.REASONS, 0)
+    assert (report["files"], report["ignored_files"]) == ([], ["_SUCCESS"])
+    assert json.loads((tmp_path / "report.json").read_text()) == report
+    written = spark.read.parquet(args.events_out)
+    assert written.count() == 0
+    assert written.schema.fieldNames() == [f.name for f in events.EVENT_SCHEMA.fields]
