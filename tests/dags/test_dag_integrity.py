@@ -80,3 +80,15 @@ def test_spark_tasks_use_the_spark_default_connection(dagbag):
         "transform.learning_progress",
     }
     assert all(t._conn_id == "spark_default" and Path(t.application).is_file() for t in spark)
+
+
+def test_every_sink_load_waits_for_the_gate_and_the_reject_guard(dagbag):
+    dag = dagbag.dags["daily_analytics_etl"]
+    loads = [t for t in dag.tasks if t.task_id.startswith("load_")]
+    assert {t.task_id for t in loads} == {"load_postgres", "load_cassandra"}
+    for load in loads:
+        upstream = load.get_flat_relative_ids(upstream=True)
+        assert {"validate_outputs", "transform.check_ingest", "resolve_run"} <= upstream
+        assert load.trigger_rule == "all_success", f"{load.task_id} could run after a failed gate"
+    gate_upstream = dag.get_task("validate_outputs").get_flat_relative_ids(upstream=True)
+    assert {"transform.daily_user_stats", "transform.event_stats", "transform.learning_progress"} <= gate_upstream
