@@ -9,7 +9,8 @@ Every night at 02:00 UTC, processes the previous UTC day D (contract: `shared/CO
    **wait_for_event_drop** waits (in reschedule mode) for `<etl_drop_dir>/user_events/D/_SUCCESS`.
 3. **ingest_user_events** (Spark) – cleans the drop, quarantines rejected rows;
    **check_ingest** records the counts and fails above `etl_max_reject_ratio`.
-4. **daily_user_stats**, **event_stats**, **learning_progress** (Spark) – the four outputs.
+4. **progress_outputs** (Spark) – `daily_user_stats` and `learning_progress` from the extract;
+   **event_stats** (Spark) – `page_view_stats` and `user_engagement` from the kept events.
 5. **validate_outputs** – one Great Expectations checkpoint over all four; a failure stops every load.
 6. **load_postgres** replaces D in `daily_user_stats` atomically; **load_cassandra** replaces D in
    the Cassandra tables (skipped when no `cassandra_default` connection exists).
@@ -95,9 +96,9 @@ def daily_analytics_etl():
             ],
         )
         ingest_checked = task(tasks.check_ingest, task_id="check_ingest")(run)
-        user_stats = spark_job(
-            "daily_user_stats",
-            "daily_user_stats.py",
+        progress_outputs = spark_job(
+            "progress_outputs",
+            "progress_outputs.py",
             [
                 "--date",
                 run["date"],
@@ -105,8 +106,10 @@ def daily_analytics_etl():
                 run["users"],
                 "--progress",
                 run["progress_week"],
-                "--output",
+                "--daily-user-stats",
                 run["out_daily_user_stats"],
+                "--learning-progress",
+                run["out_learning_progress"],
             ],
         )
         event_stats = spark_job(
@@ -123,20 +126,8 @@ def daily_analytics_etl():
                 run["out_user_engagement"],
             ],
         )
-        learning = spark_job(
-            "learning_progress",
-            "learning_progress.py",
-            [
-                "--date",
-                run["date"],
-                "--progress",
-                run["progress_week"],
-                "--output",
-                run["out_learning_progress"],
-            ],
-        )
         [extracted, drop_ready] >> ingest >> ingest_checked >> event_stats
-        extracted >> [user_stats, learning]
+        extracted >> progress_outputs
 
     gate = task(tasks.validate_outputs, task_id="validate_outputs")(run)
     transform >> gate

@@ -11,10 +11,12 @@ def build_session(app_name: str) -> SparkSession:
     Timestamps are interpreted and rendered in UTC whatever the machine's zone, as the contract's
     days are UTC days.
     """
-    return (
+    spark = (
         SparkSession.builder.appName(app_name)
         .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.sql.sources.partitionOverwriteMode", "dynamic")
         .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
         .getOrCreate()
     )
+    # Spark's INFO lines would bury the job's own lines in the Airflow task log.
+    spark.sparkContext.setLogLevel("WARN")
+    return spark

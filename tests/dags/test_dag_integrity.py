@@ -75,9 +75,8 @@ def test_spark_tasks_use_the_spark_default_connection(dagbag):
     spark = [t for t in dagbag.dags["daily_analytics_etl"].tasks if isinstance(t, SparkSubmitOperator)]
     assert {t.task_id for t in spark} == {
         "transform.ingest_user_events",
-        "transform.daily_user_stats",
+        "transform.progress_outputs",
         "transform.event_stats",
-        "transform.learning_progress",
     }
     assert all(t._conn_id == "spark_default" and Path(t.application).is_file() for t in spark)
 
@@ -91,4 +90,4 @@ def test_every_sink_load_waits_for_the_gate_and_the_reject_guard(dagbag):
         assert {"validate_outputs", "transform.check_ingest", "resolve_run"} <= upstream
         assert load.trigger_rule == "all_success", f"{load.task_id} could run after a failed gate"
     gate_upstream = dag.get_task("validate_outputs").get_flat_relative_ids(upstream=True)
-    assert {"transform.daily_user_stats", "transform.event_stats", "transform.learning_progress"} <= gate_upstream
+    assert {"transform.progress_outputs", "transform.event_stats"} <= gate_upstream

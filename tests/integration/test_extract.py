@@ -38,7 +38,7 @@ def test_users_and_the_iso_week_of_progress_are_extracted_with_their_types(sourc
     assert carol["country"] is None and carol["created_at"] == dt.datetime(2023, 7, 1, 10, tzinfo=dt.UTC)
     dates = progress.column("date").to_pylist()
     assert min(dates) == dt.date(2024, 1, 15) and max(dates) == dt.date(2024, 1, 17)
-    scores = sorted((s for s in progress.column("score").to_pylist() if s is not None))
+    scores = sorted(s for s in progress.column("score").to_pylist() if s is not None)
     assert scores[:2] == [Decimal("50.00"), Decimal("60.00")]
     assert progress.column("score").null_count == 3
 

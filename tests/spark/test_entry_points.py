@@ -129,18 +129,19 @@ def inputs(tmp_path: Path) -> Path:
 
 
 @pytest.mark.slow
-def test_daily_user_stats_job(inputs: Path):
-    output = inputs / "out" / "daily_user_stats"
-    output.mkdir(parents=True)
-    (output / "stale.parquet").write_bytes(b"left over by an earlier run")  # replaced, not kept
+def test_progress_outputs_job(inputs: Path):
+    stats, progress = inputs / "out" / "daily_user_stats", inputs / "out" / "learning_progress"
+    stats.mkdir(parents=True)
+    (stats / "stale.parquet").write_bytes(b"left over by an earlier run")  # replaced, not kept
     proc = spark_submit(
-        "daily_user_stats.py",
+        "progress_outputs.py",
         *("--date", D.isoformat(), "--users", str(inputs / "users.parquet")),
-        *("--progress", str(inputs / "progress_week.parquet"), "--output", str(output)),
+        *("--progress", str(inputs / "progress_week.parquet")),
+        *("--daily-user-stats", str(stats), "--learning-progress", str(progress)),
     )
     assert_succeeded(proc)
     assert "daily_user_stats 2024-02-01: wrote 2 rows" in proc.stdout
-    schema, rows = read_rows(output)
+    schema, rows = read_rows(stats)
     assert column_types(schema) == [
         ("date", pa.date32()),
         ("user_id", pa.string()),
@@ -171,6 +172,45 @@ def test_daily_user_stats_job(inputs: Path):
             "lessons_completed": 1,
             "average_score": None,
             "daily_rank": 2,
+        },
+    ]
+
+    assert "learning_progress 2024-02-01: wrote 3 rows" in proc.stdout
+    schema, rows = read_rows(progress)
+    assert column_types(schema) == [
+        ("user_id", pa.string()),
+        ("subject", pa.string()),
+        ("week_start", pa.date32()),
+        ("lessons_completed", pa.int32()),
+        ("time_spent_minutes", pa.int32()),
+        ("average_score", pa.float64()),
+    ]
+    week_start = dt.date(2024, 1, 29)
+    # u1 math: 80.00 and 80.01; u2 math: NULL (D) and 90.00 (Monday); ghost is kept: no join here
+    assert sorted(rows, key=lambda r: (r["user_id"], r["subject"])) == [
+        {
+            "user_id": "ghost",
+            "subject": "art",
+            "week_start": week_start,
+            "lessons_completed": 1,
+            "time_spent_minutes": 60,
+            "average_score": 50.0,
+        },
+        {
+            "user_id": "u1",
+            "subject": "math",
+            "week_start": week_start,
+            "lessons_completed": 2,
+            "time_spent_minutes": 30,
+            "average_score": pytest.approx(80.005),
+        },
+        {
+            "user_id": "u2",
+            "subject": "math",
+            "week_start": week_start,
+            "lessons_completed": 2,
+            "time_spent_minutes": 45,
+            "average_score": 90.0,
         },
     ]
 
@@ -229,65 +269,11 @@ def test_event_stats_job(inputs: Path):
 
 
 @pytest.mark.slow
-def test_learning_progress_job(inputs: Path):
-    output = inputs / "out" / "learning_progress"
-    proc = spark_submit(
-        "learning_progress.py",
-        *(
-            "--date",
-            D.isoformat(),
-            "--progress",
-            str(inputs / "progress_week.parquet"),
-            "--output",
-            str(output),
-        ),
-    )
-    assert_succeeded(proc)
-    assert "learning_progress 2024-02-01: wrote 3 rows" in proc.stdout
-    schema, rows = read_rows(output)
-    assert column_types(schema) == [
-        ("user_id", pa.string()),
-        ("subject", pa.string()),
-        ("week_start", pa.date32()),
-        ("lessons_completed", pa.int32()),
-        ("time_spent_minutes", pa.int32()),
-        ("average_score", pa.float64()),
-    ]
-    week_start = dt.date(2024, 1, 29)
-    # u1 math: 80.00 and 80.01; u2 math: NULL (D) and 90.00 (Monday); ghost is kept: no join here
-    assert sorted(rows, key=lambda r: (r["user_id"], r["subject"])) == [
-        {
-            "user_id": "ghost",
-            "subject": "art",
-            "week_start": week_start,
-            "lessons_completed": 1,
-            "time_spent_minutes": 60,
-            "average_score": 50.0,
-        },
-        {
-            "user_id": "u1",
-            "subject": "math",
-            "week_start": week_start,
-            "lessons_completed": 2,
-            "time_spent_minutes": 30,
-            "average_score": pytest.approx(80.005),
-        },
-        {
-            "user_id": "u2",
-            "subject": "math",
-            "week_start": week_start,
-            "lessons_completed": 2,
-            "time_spent_minutes": 45,
-            "average_score": 90.0,
-        },
-    ]
-
-
-@pytest.mark.slow
 def test_bad_date_exits_non_zero_naming_the_value(tmp_path: Path):
     proc = spark_submit(
-        "learning_progress.py",
-        *("--date", "2024-02-30", "--progress", str(tmp_path / "p.parquet"), "--output", str(tmp_path / "o")),
+        "progress_outputs.py",
+        *("--date", "2024-02-30", "--users", "u", "--progress", str(tmp_path / "p.parquet")),
+        *("--daily-user-stats", str(tmp_path / "o"), "--learning-progress", str(tmp_path / "o2")),
     )
     assert proc.returncode != 0
     assert "'2024-02-30'" in proc.stdout
@@ -295,9 +281,17 @@ def test_bad_date_exits_non_zero_naming_the_value(tmp_path: Path):
 
 
 OTHER_ARGS = {
-    "daily_user_stats.py": ["--users", "u", "--progress", "p", "--output", "o"],
+    "progress_outputs.py": [
+        "--users",
+        "u",
+        "--progress",
+        "p",
+        "--daily-user-stats",
+        "o",
+        "--learning-progress",
+        "l",
+    ],
     "event_stats.py": ["--events", "e", "--page-view-stats", "p", "--user-engagement", "u"],
-    "learning_progress.py": ["--progress", "p", "--output", "o"],
 }
 
 
