@@ -26,8 +26,7 @@ from __future__ import annotations
 import datetime as dt
 
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
-from airflow.sdk import Param, dag, task
-from airflow.sdk.definitions.taskgroup import TaskGroup
+from airflow.sdk import Param, TaskGroup, dag, task
 
 from analytics_etl import tasks
 from analytics_etl.defaults import DEFAULT_ARGS, SPARK_JOBS
@@ -36,13 +35,17 @@ from analytics_etl.settings import SPARK_CONN_ID
 from analytics_etl.timetable import DailyAfterCutoffTimetable
 
 
-def spark_job(task_id: str, script: str, args: list) -> SparkSubmitOperator:
+def spark_job(task_id: str, py_files, **options) -> SparkSubmitOperator:
+    """spark_jobs/<task_id>.py on the `spark_default` master; each option becomes `--option-name value`."""
     return SparkSubmitOperator(
         task_id=task_id,
         conn_id=SPARK_CONN_ID,
-        application=str(SPARK_JOBS / script),
+        application=str(SPARK_JOBS / f"{task_id}.py"),
+        py_files=py_files,
         name=f"daily_analytics_etl.{task_id}",
-        application_args=args,
+        application_args=[
+            item for key, value in options.items() for item in (f"--{key.replace('_', '-')}", value)
+        ],
         conf={"spark.sql.session.timeZone": "UTC"},
     )
 
@@ -73,61 +76,26 @@ def daily_analytics_etl():
     run >> schema >> started
 
     extracted = task(tasks.extract_source, task_id="extract_source")(run)
+    packaged = task(tasks.package_spark_jobs, task_id="package_spark_jobs")(run)
     drop_ready = DropReadySensor(task_id="wait_for_event_drop", flag_path=run["drop_success_flag"])
-    started >> [extracted, drop_ready]
+    started >> [extracted, drop_ready, packaged]
 
     with TaskGroup("transform") as transform:
         ingest = spark_job(
-            "ingest_user_events",
-            "ingest_user_events.py",
-            [
-                "--date",
-                run["date"],
-                "--drop-folder",
-                run["drop_folder"],
-                "--users",
-                run["users"],
-                "--events-out",
-                run["events"],
-                "--quarantine",
-                run["quarantine"],
-                "--report",
-                run["ingest_report"],
-            ],
-        )
+            "ingest_user_events", packaged, date=run["date"], drop_folder=run["drop_folder"], users=run["users"],
+            events_out=run["events"], quarantine=run["quarantine"], report=run["ingest_report"],
+        )  # fmt: skip
         ingest_checked = task(tasks.check_ingest, task_id="check_ingest")(run)
         progress_outputs = spark_job(
-            "progress_outputs",
-            "progress_outputs.py",
-            [
-                "--date",
-                run["date"],
-                "--users",
-                run["users"],
-                "--progress",
-                run["progress_week"],
-                "--daily-user-stats",
-                run["out_daily_user_stats"],
-                "--learning-progress",
-                run["out_learning_progress"],
-            ],
-        )
+            "progress_outputs", packaged, date=run["date"], users=run["users"], progress=run["progress_week"],
+            daily_user_stats=run["out_daily_user_stats"], learning_progress=run["out_learning_progress"],
+        )  # fmt: skip
         event_stats = spark_job(
-            "event_stats",
-            "event_stats.py",
-            [
-                "--date",
-                run["date"],
-                "--events",
-                run["events"],
-                "--page-view-stats",
-                run["out_page_view_stats"],
-                "--user-engagement",
-                run["out_user_engagement"],
-            ],
-        )
-        [extracted, drop_ready] >> ingest >> ingest_checked >> event_stats
-        extracted >> progress_outputs
+            "event_stats", packaged, date=run["date"], events=run["events"],
+            page_view_stats=run["out_page_view_stats"], user_engagement=run["out_user_engagement"],
+        )  # fmt: skip
+        [extracted, drop_ready, packaged] >> ingest >> ingest_checked >> event_stats
+        [extracted, packaged] >> progress_outputs
 
     gate = task(tasks.validate_outputs, task_id="validate_outputs")(run)
     transform >> gate

@@ -23,9 +23,10 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "plugins"))
+# The generator sits beside this script; it reads its statements through the platform's sql module.
+sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1] / "plugins")]
 
-from analytics_etl.demo_data import DayConfig, build_population, load_source, summary, write_event_drop
+from demo_data import DayConfig, build_population, load_source, summary, write_event_drop  # noqa: E402
 
 
 def _date(text: str) -> dt.date:

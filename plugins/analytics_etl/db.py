@@ -41,6 +41,8 @@ def connect(conn_id: str, *, application_name: str = "analytics_etl") -> Any:
         "password": conn.password,
         "dbname": conn.schema,
         "application_name": application_name,
+        # A failure callback must not hang on a database that is down.
+        "connect_timeout": 10,
     }
     params.update({k: v for k, v in conn.extra_dejson.items() if k not in _PROVIDER_EXTRAS})
     return psycopg2.connect(**{k: v for k, v in params.items() if v not in (None, "")})

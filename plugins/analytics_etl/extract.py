@@ -95,6 +95,8 @@ def _csv_to_parquet(csv_path: Path, schema: pa.Schema, target: Path) -> int:
     reader = pacsv.open_csv(
         csv_path,
         read_options=pacsv.ReadOptions(block_size=BLOCK_SIZE),
+        # A name or subject may hold a line break: COPY quotes it, and the parser must follow.
+        parse_options=pacsv.ParseOptions(newlines_in_values=True),
         convert_options=convert,
     )
     rows = 0
@@ -114,8 +116,12 @@ def _csv_to_parquet(csv_path: Path, schema: pa.Schema, target: Path) -> int:
 
 
 def extract_source(conn: Any, users_target: Path, progress_target: Path, week: tuple[str, str]) -> dict:
-    """Extract all users and the ISO week's progress (Monday..Sunday, inclusive) of the run."""
-    conn.set_session(readonly=True, autocommit=False)
+    """Extract all users and the ISO week's progress (Monday..Sunday, inclusive) of the run.
+
+    Both queries read one snapshot (REPEATABLE READ), so a user created between the two COPYs
+    cannot make progress rows lose their user.
+    """
+    conn.set_session(isolation_level="REPEATABLE READ", readonly=True, autocommit=False)
     with conn.cursor() as cur:
         cur.execute(read_sql("source/session.sql"))
     users = copy_query_to_parquet(

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +42,7 @@ def resolve_run(**context: Any) -> dict[str, str]:
         "run_key": paths.key,
         "data_dir": str(paths.data_dir),
         "drop_dir": str(paths.drop_dir),
+        "staging": str(paths.staging),
         "users": str(paths.users),
         "progress_week": str(paths.progress_week),
         "events": str(paths.events),
@@ -63,10 +66,16 @@ def _analytics() -> Any:
     return connect(settings.ANALYTICS_CONN_ID)
 
 
-def _record(run: dict[str, str]) -> Any:
+@contextmanager
+def _record(run: dict[str, str]) -> Iterator[Any]:
+    """The run's `etl_runs` record, on a connection closed when the block ends."""
     from analytics_etl.run_record import RunRecord
 
-    return RunRecord(_analytics(), run["run_id"], run["date"])
+    conn = _analytics()
+    try:
+        yield RunRecord(conn, run["run_id"], run["date"])
+    finally:
+        conn.close()
 
 
 def migrate_analytics_schema() -> list[str]:
@@ -80,7 +89,8 @@ def migrate_analytics_schema() -> list[str]:
 
 
 def start_run_record(run: dict[str, str], dag_id: str) -> None:
-    _record(run).start(dag_id)
+    with _record(run) as record:
+        record.start(dag_id)
 
 
 def extract_source(run: dict[str, str]) -> dict[str, int]:
@@ -96,12 +106,27 @@ def extract_source(run: dict[str, str]) -> dict[str, int]:
         conn.close()
 
 
+def package_spark_jobs(run: dict[str, str]) -> str:
+    """Zip the jobs' package for spark-submit's --py-files, so drivers and executors on other hosts
+    (cluster deploy mode, YARN, Kubernetes) import the same code as this worker."""
+    import shutil
+
+    from analytics_etl.defaults import SPARK_JOBS
+
+    target = Path(run["staging"]) / "analytics_jobs"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    archive = shutil.make_archive(str(target), "zip", root_dir=SPARK_JOBS, base_dir="analytics_jobs")
+    log.info("packaged %s into %s", SPARK_JOBS / "analytics_jobs", archive)
+    return archive
+
+
 def check_ingest(run: dict[str, str]) -> dict[str, Any]:
     """Record the ingest counts, then fail the run (before any load) above the reject ratio."""
     from analytics_etl.ingest import RejectRatioExceeded, check_reject_ratio, read_report
 
     report = read_report(run["ingest_report"])
-    _record(run).ingest(report)
+    with _record(run) as record:
+        record.ingest(report)
     log.info(
         "events: read %d, kept %d, rejected %d %s, orphan_user %d; quarantine: %s",
         report["rows_read"],
@@ -123,7 +148,8 @@ def validate_outputs(run: dict[str, str]) -> dict[str, Any]:
     from analytics_etl.quality import run_gate
 
     result = run_gate(run_paths(run), run["run_id"])
-    _record(run).validation(result.success, str(result.result_path), str(result.data_docs_index))
+    with _record(run) as record:
+        record.validation(result.success, str(result.result_path), str(result.data_docs_index))
     log.info("validation result: %s", result.result_path)
     log.info("data docs: %s", result.data_docs_index)
     if not result.success:
@@ -143,7 +169,8 @@ def load_postgres(run: dict[str, str]) -> int:
         rows = replace_daily_user_stats(conn, run["date"], run_paths(run).output("daily_user_stats"))
     finally:
         conn.close()
-    _record(run).written("daily_user_stats", rows)
+    with _record(run) as record:
+        record.written("daily_user_stats", rows)
     return rows
 
 
@@ -155,17 +182,19 @@ def load_cassandra(run: dict[str, str]) -> dict[str, int]:
         would = sink.count_output_rows(paths)
         message = f"skipped: no {settings.CASSANDRA_CONN_ID} connection configured"
         log.warning("Cassandra load %s; it would have written %s", message, would)
-        _record(run).cassandra_status(f"{message}; would write {would}")
+        with _record(run) as record:
+            record.cassandra_status(f"{message}; would write {would}")
         raise AirflowSkipException(message)
     written = sink.load_day(paths, dt.date.fromisoformat(run["date"]))
-    record = _record(run)
-    record.written("cassandra", written)
-    record.cassandra_status("loaded")
+    with _record(run) as record:
+        record.written("cassandra", written)
+        record.cassandra_status("loaded")
     return written
 
 
 def finish_run_record(run: dict[str, str]) -> None:
-    _record(run).finish("success")
+    with _record(run) as record:
+        record.finish("success")
 
 
 def record_failure(context: Any) -> None:
@@ -183,6 +212,7 @@ def record_failure(context: Any) -> None:
         return
     error = context.get("exception")
     try:
-        _record(run).finish("failed", failed_task=ti.task_id, error=f"{type(error).__name__}: {error}")
+        with _record(run) as record:
+            record.finish("failed", failed_task=ti.task_id, error=f"{type(error).__name__}: {error}")
     except Exception:  # idem
         log.exception("could not record the failure of run %s in etl_runs", run.get("run_id"))

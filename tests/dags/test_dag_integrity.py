@@ -91,3 +91,23 @@ def test_every_sink_load_waits_for_the_gate_and_the_reject_guard(dagbag):
         assert load.trigger_rule == "all_success", f"{load.task_id} could run after a failed gate"
     gate_upstream = dag.get_task("validate_outputs").get_flat_relative_ids(upstream=True)
     assert {"transform.progress_outputs", "transform.event_stats"} <= gate_upstream
+
+
+def test_parsing_the_dags_and_loading_the_plugins_imports_nothing_heavy():
+    """Schedulers and DAG processors parse dags/ and load plugins/ all the time: keep them light."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, time; t = time.perf_counter();"
+        "from airflow import plugins_manager; plugins_manager.ensure_plugins_loaded();"
+        "from airflow.dag_processing.dagbag import DagBag; DagBag(dag_folder=sys.argv[1]);"
+        "heavy = ('pyspark', 'pandas', 'pyarrow', 'great_expectations', 'psycopg2', 'cassandra');"
+        "print(sorted(m for m in heavy if m in sys.modules)); print(round(time.perf_counter() - t, 2))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe, str(DAGS)], capture_output=True, text=True, check=True
+    )
+    loaded, seconds = result.stdout.strip().splitlines()[-2:]
+    print(f"\nplugins + dags/ import in a fresh interpreter: {seconds} s")
+    assert loaded == "[]"

@@ -67,3 +67,18 @@ def test_an_empty_week_gives_an_empty_file_with_the_schema(source, tmp_path):
     assert counts["progress_week"] == 0
     table = pq.read_table(tmp_path / "p.parquet")
     assert table.num_rows == 0 and table.schema == extract.PROGRESS_SCHEMA
+
+
+def test_line_breaks_and_quotes_in_text_survive_many_blocks(source, tmp_path, monkeypatch):
+    with source, source.cursor() as cur:
+        cur.execute(
+            "INSERT INTO users SELECT gen_random_uuid(), E'line one\\nline \"two\", end', 'x@example.com', NULL, now()"
+            " FROM generate_series(1, 5000)"
+        )
+    monkeypatch.setattr(extract, "BLOCK_SIZE", 16 << 10)  # many block edges fall inside quoted values
+    counts = extract.extract_source(
+        source, tmp_path / "u.parquet", tmp_path / "p.parquet", ("2024-01-15", "2024-01-21")
+    )
+    assert counts["users"] == 5004
+    names = pq.read_table(tmp_path / "u.parquet").column("name").to_pylist()
+    assert names.count('line one\nline "two", end') == 5000

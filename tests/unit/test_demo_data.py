@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from analytics_etl import demo_data as dd
+import demo_data as dd
 
 pytestmark = pytest.mark.unit
 

@@ -42,7 +42,7 @@ from typing import Any
 
 from analytics_etl.sql import read_sql
 
-SCHEMA_SQL = Path(__file__).resolve().parents[2] / "sql" / "demo" / "source_schema.sql"
+SCHEMA_SQL = Path(__file__).resolve().parents[1] / "sql" / "demo" / "source_schema.sql"
 
 
 DAY_SECONDS = 86_400
