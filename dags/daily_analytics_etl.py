@@ -61,9 +61,10 @@ def spark_job(task_id: str, py_files, **options) -> SparkSubmitOperator:
     default_args=DEFAULT_ARGS,
     tags=["analytics", "etl", "daily"],
     params={
+        # Deliberately untyped: a value of any type reaches resolve_run, which fails the run naming it
+        # (a typed Param would make Airflow refuse some bad values before any run exists).
         "date": Param(
             None,
-            type=["null", "string"],
             title="Date to process",
             description="A UTC calendar day YYYY-MM-DD; empty for the schedule's day (the previous day).",
         )
