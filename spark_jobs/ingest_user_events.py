@@ -4,9 +4,10 @@ the quarantine and the run's report.
     spark-submit spark_jobs/ingest_user_events.py --date YYYY-MM-DD --drop-folder DIR --users PATH \
         --events-out DIR --quarantine DIR --report PATH
 
-Reads each data file of the drop once to number its lines and once to parse it; the parsed and
-judged rows are persisted and feed the report counts, the kept events and the quarantine. The
-rules are in `analytics_jobs.transforms.events` and docs/ingestion.md.
+Reads each text file of the drop once into a persisted scan, which is used to number the lines and
+then to parse them; the parsed and judged rows are persisted and feed the report counts, the kept
+events and the quarantine. Paths without a URI scheme are local files (`file://`), whatever
+fs.defaultFS says. The rules are in `analytics_jobs.transforms.events` and docs/ingestion.md.
 """
 
 from __future__ import annotations
@@ -24,11 +25,15 @@ import os
 import re
 import tempfile
 import time
+from collections import defaultdict
+from dataclasses import dataclass, field
 
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from analytics_jobs import drops
+from analytics_jobs.io import to_uri
 from analytics_jobs.session import build_session
 from analytics_jobs.transforms import events
 
@@ -55,32 +60,58 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def candidates(spark: SparkSession, drop: drops.Drop) -> DataFrame:
+@dataclass
+class Candidates:
+    rows: DataFrame  # every row of every data file, in CANDIDATE_SCHEMA
+    counted: dict[str, int]  # text file -> rows counted by the line-numbering pass
+    texts: list[drops.TextLines] = field(default_factory=list)  # persisted scans, to unpersist
+
+    def unpersist(self) -> None:
+        for text in self.texts:
+            text.unpersist()
+
+
+def candidates(spark: SparkSession, drop: drops.Drop) -> Candidates:
     """Every row of every data file of the drop, in the common candidate schema."""
-    frames = []
+    frames, counted, texts = [], {}, []
     json_files, csv_files = drop.of("jsonl"), drop.of("csv")
-    if json_files:
-        text = drops.read_text_lines(spark, json_files)
-        frames.append(events.parse_json_lines(events.drop_blank_lines(text.lines)))
-    if csv_files:
-        text = drops.read_text_lines(spark, csv_files)
-        bad = sorted(
-            name
-            for name, first in text.first_lines.items()
-            if text.line_counts[name] > 1 and not events.csv_header_ok(first)
-        )
-        for name in bad:
-            log.warning(
-                "%s: header %r is not %s; its rows are malformed",
-                name,
-                text.first_lines[name],
-                ",".join(events.CSV_COLUMNS),
+    is_row = events.is_row_line(F.col("value"))
+    try:
+        if json_files:
+            text = drops.read_text_lines(spark, json_files, is_row)
+            texts.append(text)
+            counted.update(text.row_counts)
+            frames.append(events.parse_json_lines(events.drop_blank_lines(text.lines)))
+        if csv_files:
+            text = drops.read_text_lines(spark, csv_files, is_row)
+            texts.append(text)
+            # The header (line 1, unless blank) is not a row.
+            counted.update(
+                (name, rows - (0 if events.is_blank_text(text.first_lines[name]) else 1))
+                for name, rows in text.row_counts.items()
             )
-        frames.append(events.parse_csv_lines(events.drop_blank_lines(text.lines), bad))
-    frames.extend(events.normalise_parquet(g) for g in drops.read_parquet_groups(spark, drop.of("parquet")))
-    if not frames:
-        return spark.createDataFrame([], events.CANDIDATE_SCHEMA)
-    return events.union_all(frames)
+            bad = sorted(
+                name
+                for name, first in text.first_lines.items()
+                if text.line_counts[name] > 1 and not events.csv_header_ok(first)
+            )
+            for name in bad:
+                log.warning(
+                    "%s: header %r is not %s; its rows are malformed",
+                    name,
+                    text.first_lines[name],
+                    ",".join(events.CSV_COLUMNS),
+                )
+            frames.append(events.parse_csv_lines(events.drop_blank_lines(text.lines), bad))
+        frames.extend(
+            events.normalise_parquet(g) for g in drops.read_parquet_groups(spark, drop.of("parquet"))
+        )
+    except BaseException:
+        for text in texts:
+            text.unpersist()
+        raise
+    rows = events.union_all(frames) if frames else spark.createDataFrame([], events.CANDIDATE_SCHEMA)
+    return Candidates(rows, counted, texts)
 
 
 def write_report(report: dict, path: str | Path) -> None:
@@ -109,22 +140,29 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict:
     if drop.ignored:
         log.info("ignored (not data files): %s", drop.ignored)
 
-    judged = events.mark_duplicates(events.classify(candidates(spark, drop), args.date))
+    events_out, quarantine = to_uri(args.events_out), to_uri(args.quarantine)
+    read = candidates(spark, drop)
+    judged = events.mark_duplicates(events.classify(read.rows, args.date))
     judged = judged.persist(StorageLevel.MEMORY_AND_DISK)
     try:
         counts = events.report_counts(events.count_by_file_and_reason(judged).collect())
+        parsed: dict[str, int] = defaultdict(int)
+        for name, _, rows in counts:
+            parsed[name] += rows
+        drops.verify_rows_read(read.counted, parsed)  # before anything is written
         kept = events.kept_events(judged)
-        kept.write.mode("overwrite").parquet(args.events_out)
+        kept.write.mode("overwrite").parquet(events_out)
         (
             events.quarantine_rows(judged)
             .write.mode("overwrite")
             .option("ignoreNullFields", "false")
-            .json(args.quarantine)
+            .json(quarantine)
         )
-        users = spark.read.parquet(args.users)
-        orphans = events.orphan_events(spark.read.parquet(args.events_out), users).count()
+        users = spark.read.parquet(to_uri(args.users))
+        orphans = events.orphan_events(spark.read.parquet(events_out), users).count()
     finally:
         judged.unpersist()
+        read.unpersist()
 
     report = events.build_report(
         args.date, [(f.name, f.format) for f in drop.files], drop.ignored, counts, orphans

@@ -67,9 +67,29 @@ def iso_date(value: str) -> dt.date:
     raise argparse.ArgumentTypeError(f"invalid date {value!r}: expected a calendar date written YYYY-MM-DD")
 
 
+# A URI scheme (RFC 3986) of at least two characters, so a Windows drive letter is not one.
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]+:")
+
+
+def to_uri(path: str | Path) -> str:
+    """The Hadoop path of `path`: unchanged when it has a URI scheme (`hdfs://`, `s3a://`, `file:`),
+    otherwise the absolute local path as a `file://` URI.
+
+    Without a scheme Hadoop resolves a path against fs.defaultFS, which is HDFS on a YARN cluster,
+    while our paths without one are local (the driver's working directory for a relative one). The
+    path is not percent-encoded (`Path.as_uri` would be): Hadoop takes the text after `file://` as
+    the file name as is, so `a b` stays `a b` instead of becoming a folder named `a%20b`.
+    """
+    text = str(path)
+    if _SCHEME.match(text):
+        return text
+    return "file://" + Path(text).resolve().as_posix()
+
+
 def read_parquet(spark: SparkSession, path: str | Path, schema: T.StructType) -> DataFrame:
-    """Read a Parquet file or directory with exactly `schema`'s columns, in its order."""
-    return spark.read.schema(schema).parquet(str(path)).select(*schema.names)
+    """Read a Parquet file or directory with exactly `schema`'s columns, in its order. A path
+    without a scheme is a local path (`to_uri`)."""
+    return spark.read.schema(schema).parquet(to_uri(path)).select(*schema.names)
 
 
 def read_users(spark: SparkSession, path: str | Path) -> DataFrame:
@@ -85,10 +105,12 @@ def read_events(spark: SparkSession, path: str | Path) -> DataFrame:
 
 
 def write_parquet(df: DataFrame, path: str | Path) -> int:
-    """Replace the directory `path` with `df` and return the number of rows written.
+    """Replace the directory `path` (without a scheme: local, `to_uri`) with `df` and return the
+    number of rows written.
 
     The count is read back from the written files' footers, so it is what landed, not a second
     evaluation of the plan.
     """
-    df.write.mode("overwrite").parquet(str(path))
-    return df.sparkSession.read.schema(df.schema).parquet(str(path)).count()
+    uri = to_uri(path)
+    df.write.mode("overwrite").parquet(uri)
+    return df.sparkSession.read.schema(df.schema).parquet(uri).count()

@@ -16,6 +16,7 @@ import ingest_user_events
 import pyarrow as pa
 import pytest
 from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
 
 from analytics_jobs import drops
 from analytics_jobs.transforms import events
@@ -110,7 +111,7 @@ D_EVENTS = [
     '"d-bad,page_view',  # 1 malformed
     f"d-miss,click,{U1},2024-01-15T10:00:00Z,,10,d",  # 2 missing_field: click without page
     f"d-type,Click,{U1},2024-01-15T10:00:00Z,/x,10,d",  # 3 invalid_event_type
-    f"d-ts,page_view,{U1},2024-01-15T10:00:00+01,/x,10,d",  # 4 invalid_timestamp: +hh only
+    f"d-ts,page_view,{U1},2024-01-15T10:00:00+1,/x,10,d",  # 4 invalid_timestamp: one-digit offset
     f"d-dur,page_view,{U1},2024-01-15T10:00:00Z,/x,-1,d",  # 5 invalid_value
     f"d-win,page_view,{U1},2024-01-16T00:00:00Z,/x,,d",  # 6 out_of_window
     f"dup-tie,page_view,{U1},2024-01-15T13:00:00Z,/y,10,d",  # 7 duplicate: c_events.csv wins the tie
@@ -358,6 +359,10 @@ def test_kept_events_schema(ingested: dict) -> None:
             ("a-strdur", "page_view", U1, _ts(2024, 1, 15, 10), "/home", 5000, "desktop"),
         ),
         (("a_events.jsonl", 19), ("a-start", "page_view", U1, _ts(2024, 1, 15), "/home", 1000, "desktop")),
+        (  # the upper-case user_id is kept lower case: one user downstream
+            ("a_events.jsonl", 30),
+            ("a-upper", "page_view", U1, _ts(2024, 1, 15, 10), "/home", 1000, "desktop"),
+        ),
         (
             ("a_events.jsonl", 21),
             ("a-into", "page_view", U1, _ts(2024, 1, 15, 23, 30), "/home", 1000, "desktop"),
@@ -417,25 +422,172 @@ def test_quarantine_keeps_raw_text_and_event_id(ingested: dict) -> None:
     assert json.loads(q[("g_typed.parquet", 2)]["raw"])["timestamp"] == "2024-01-16T00:00:00.000Z"
 
 
+def _split_drop(folder: Path) -> tuple[list[str], list[drops.DropFile]]:
+    lines = [f'{{"n": {i}, "pad": "{"x" * (i % 7)}"}}' for i in range(1, 401)]
+    write_lines(folder / "big.jsonl", lines)
+    (folder / "small.jsonl").write_text('{"n": 1}\n\n{"n": 3}\n')
+    return lines, drops.list_drop(folder).of("jsonl")
+
+
 def test_line_numbers_survive_split_files(spark: SparkSession, tmp_path: Path) -> None:
     """A plain file read by several tasks: every line keeps its own number."""
-    lines = [f'{{"n": {i}, "pad": "{"x" * (i % 7)}"}}' for i in range(1, 401)]
-    write_lines(tmp_path / "big.jsonl", lines)
-    (tmp_path / "small.jsonl").write_text('{"n": 1}\n\n{"n": 3}\n')
-    listed = drops.list_drop(tmp_path)
+    lines, files = _split_drop(tmp_path)
     previous = spark.conf.get("spark.sql.files.maxPartitionBytes")
     spark.conf.set("spark.sql.files.maxPartitionBytes", "2048")
     try:
-        text = drops.read_text_lines(spark, listed.of("jsonl"))
+        text = drops.read_text_lines(spark, files, events.is_row_line(F.col("value")))
         assert text.lines.rdd.getNumPartitions() > 3
         got = text.lines.collect()
     finally:
         spark.conf.set("spark.sql.files.maxPartitionBytes", previous)
+    text.unpersist()
     numbered = {(r.source_file, r.line_number): r.value for r in got}
     assert len(numbered) == len(got) == 403
     assert all(numbered[("big.jsonl", i)] == lines[i - 1] for i in range(1, 401))
     assert [numbered[("small.jsonl", i)] for i in (1, 2, 3)] == ['{"n": 1}', "", '{"n": 3}']
     assert text.line_counts == {"big.jsonl": 400, "small.jsonl": 3}
+    assert text.row_counts == {"big.jsonl": 400, "small.jsonl": 2}  # the blank line is no row
+
+
+def test_line_numbers_do_not_depend_on_planning_the_parse_pass_alike(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    """On a cluster the split size can change between the counting and the parsing pass (it follows
+    the default parallelism, which grows as executors register). Simulated here: the lines are
+    counted with one split per file, then the parse pass is planned with 2 KB splits. Every line
+    must still come out once, with its number."""
+    lines, files = _split_drop(tmp_path)
+    text = drops.read_text_lines(spark, files)
+    previous = spark.conf.get("spark.sql.files.maxPartitionBytes")
+    spark.conf.set("spark.sql.files.maxPartitionBytes", "2048")
+    try:
+        got = text.lines.collect()
+    finally:
+        spark.conf.set("spark.sql.files.maxPartitionBytes", previous)
+        text.unpersist()
+    numbered = {(r.source_file, r.line_number): r.value for r in got}
+    assert len(numbered) == len(got) == 403
+    assert all(numbered[("big.jsonl", i)] == lines[i - 1] for i in range(1, 401))
+    assert [numbered[("small.jsonl", i)] for i in (1, 2, 3)] == ['{"n": 1}', "", '{"n": 3}']
+    assert text.row_counts == {"big.jsonl": 400, "small.jsonl": 3}  # no `is_row`: every line
+
+
+def test_rows_lost_between_the_passes_fail_the_run() -> None:
+    drops.verify_rows_read({"a.jsonl": 3, "b.csv": 2}, {"a.jsonl": 3, "b.csv": 2, "c.parquet": 7})
+    with pytest.raises(
+        drops.LineCountError, match=r"a\.jsonl: 3 counted, 2 parsed; b\.csv: 2 counted, 0 parsed"
+    ):
+        drops.verify_rows_read({"a.jsonl": 3, "b.csv": 2}, {"a.jsonl": 2})
+    with pytest.raises(drops.LineCountError, match=r"a\.jsonl: 3 counted, 4 parsed"):
+        drops.verify_rows_read({"a.jsonl": 3}, {"a.jsonl": 4})
+
+
+def test_the_run_fails_before_writing_when_parsing_loses_a_line(
+    spark: SparkSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    write_lines(drop / "a.jsonl", [event("e1"), event("e2"), "", event("e3")])
+    write_parquet(tmp_path / "users.parquet", {"id": [U1]})
+    keep_rows = events.drop_blank_lines
+    monkeypatch.setattr(  # a parse pass that loses line 2
+        events, "drop_blank_lines", lambda lines: keep_rows(lines).where(F.col("line_number") != 2)
+    )
+    args = argparse.Namespace(
+        date=DAY,
+        drop_folder=str(drop),
+        users=str(tmp_path / "users.parquet"),
+        events_out=str(tmp_path / "events"),
+        quarantine=str(tmp_path / "quarantine"),
+        report=str(tmp_path / "report.json"),
+    )
+    with pytest.raises(drops.LineCountError, match=r"a\.jsonl: 3 counted, 2 parsed"):
+        ingest_user_events.run(spark, args)
+    assert not (tmp_path / "events").exists()
+    assert not (tmp_path / "quarantine").exists()
+    assert not (tmp_path / "report.json").exists()
+
+
+def _judge_json_lines(spark: SparkSession, texts: list[str]) -> list:
+    lines = spark.createDataFrame(
+        [("j.jsonl", i, t) for i, t in enumerate(texts, start=1)], events.LINES_SCHEMA
+    )
+    return sorted(events.classify(events.parse_json_lines(lines), DAY).collect(), key=lambda r: r.line_number)
+
+
+OBJ = json.dumps(event("j1"))
+OBJ2 = json.dumps(event("j2"))
+
+
+def test_a_json_line_is_exactly_one_object(spark: SparkSession) -> None:
+    texts = [
+        OBJ,  # 1 kept
+        OBJ + " \t",  # 2 kept: trailing whitespace
+        OBJ + OBJ2,  # 3 two objects
+        OBJ + " x}",  # 4 text after the object, ending in a brace
+        OBJ + "],[" + OBJ2,  # 5 would close a [ ] wrapper
+        OBJ + '},{"a": 1',  # 6 would close a { } wrapper
+        OBJ + ', "w": 1',  # 7 would continue a { } wrapper
+        OBJ + ", " + OBJ2,  # 8 would continue a [ ] wrapper
+        "null",  # 9
+        "[" + OBJ + "]",  # 10 an array
+        '{"event_id": "j3"',  # 11 unclosed
+    ]
+    rows = _judge_json_lines(spark, texts)
+    assert [(r.line_number, r.reason) for r in rows] == [
+        (1, None),
+        (2, None),
+        *[(n, "malformed") for n in range(3, 12)],
+    ]
+    assert (rows[0].event_id, rows[1].event_id) == ("j1", "j1")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2024-01-15T10:30:00Z", _ts(2024, 1, 15, 10, 30)),
+        ("2024-01-15T10:30Z", _ts(2024, 1, 15, 10, 30)),  # minute precision
+        ("2024-01-15T10:30+02", _ts(2024, 1, 15, 8, 30)),  # hour-only offset
+        ("2024-01-15T10:30:15-05", _ts(2024, 1, 15, 15, 30, 15)),
+        ("2024-01-15T10:30:00.5+02", _ts(2024, 1, 15, 8, 30, 0, 500000)),
+        ("2024-01-15T10:30+02:30", _ts(2024, 1, 15, 8)),
+        ("2024-01-15T10:30-0130", _ts(2024, 1, 15, 12)),
+        ("2024-01-15T00:30+01", _ts(2024, 1, 14, 23, 30)),  # valid, but out of the window
+        ("2024-01-15T10:30", None),  # no zone
+        ("2024-01-15T10:30:00", None),  # no zone
+        ("2024-01-15T10Z", None),  # hour only
+        ("2024-01-15T10:30+2", None),
+        ("2024-01-15T10:30+02:", None),
+        ("2024-01-15T10:30+19", None),  # beyond +18:00
+        ("2024-01-15T10:30z", None),
+        ("2024-01-15T10:30:Z", None),
+        ("2024-01-15T25:30Z", None),
+        ("garbage", None),
+    ],
+)
+def test_timestamp_forms(spark: SparkSession, text: str, expected: dt.datetime | None) -> None:
+    (row,) = _judge_json_lines(spark, [json.dumps(event("t", timestamp=text))])
+    if expected is None:
+        assert (row.reason, row.timestamp) == ("invalid_timestamp", None)
+    else:
+        assert row.timestamp == expected.replace(tzinfo=None)
+        assert row.reason == (None if expected.date() == DAY else "out_of_window")
+
+
+def test_user_id_is_kept_trimmed_and_lower_case_event_id_as_given(spark: SparkSession) -> None:
+    lines = spark.createDataFrame(
+        [
+            ("j.jsonl", 1, json.dumps(event("Ev-1", user_id=f" {U1.upper()}\t"))),
+            ("j.jsonl", 2, json.dumps(event("EV-1", user_id="Not-A-UUID"))),  # the gate checks uuids
+        ],
+        events.LINES_SCHEMA,
+    )
+    judged = events.mark_duplicates(events.classify(events.parse_json_lines(lines), DAY))
+    rows = sorted(judged.collect(), key=lambda r: r.line_number)
+    assert [(r.event_id, r.user_id, r.reason) for r in rows] == [
+        ("Ev-1", U1, None),
+        ("EV-1", "not-a-uuid", None),  # event ids compare exactly: not a duplicate of Ev-1
+    ]
 
 
 def test_missing_drop_folder_is_an_error(tmp_path: Path) -> None:

@@ -1,7 +1,8 @@
 """The ingest entry point run for real with spark-submit on a small mixed drop.
 
-Expected values are written by hand: 8 rows over three files, 4 kept and one rejection of each of
-malformed, missing_field, invalid_timestamp and duplicate; one kept event of an unknown user.
+Expected values are written by hand: 9 rows over three files, 4 kept, two malformed and one rejection
+of each of missing_field, invalid_timestamp and duplicate; one kept event of an unknown user.
+fs.defaultFS points at a filesystem that does not exist: every path without a scheme must be local.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from tests.spark.ingest_fixtures import (
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
 JOB = Path(__file__).resolve().parents[2] / "spark_jobs" / "ingest_user_events.py"
+TWO_OBJECTS = json.dumps(event("k7", timestamp="2024-03-10T10:00:00Z")) + json.dumps(event("k8"))
 
 
 def spark_submit(*args: str) -> subprocess.CompletedProcess:
@@ -46,6 +48,8 @@ def spark_submit(*args: str) -> subprocess.CompletedProcess:
         "spark.ui.enabled=false",
         "--conf",
         "spark.sql.shuffle.partitions=4",
+        "--conf",
+        "spark.hadoop.fs.defaultFS=nosuchfs://cluster/",
         str(JOB),
         *args,
     ]
@@ -62,9 +66,8 @@ def test_spark_submit_on_a_mixed_drop(tmp_path: Path) -> None:
         [
             event("k1", timestamp="2024-03-10T08:00:00Z"),  # 1 kept
             "{broken",  # 2 malformed
-            event(
-                "k2", event_type="click", timestamp="2024-03-10T01:00:00+01:00", user_id=U9
-            ),  # 3 kept: 00:00 UTC
+            event("k2", event_type="click", timestamp="2024-03-10T01:00+01", user_id=U9),  # 3 kept: 00:00 UTC
+            TWO_OBJECTS,  # 4 malformed: two objects on one line
         ],
         gz=True,
     )
@@ -72,7 +75,7 @@ def test_spark_submit_on_a_mixed_drop(tmp_path: Path) -> None:
         drop / "2.csv",
         [
             HEADER,
-            f'k3,page_view,{U2},2024-03-10T09:00:00Z,"/a,""b""",250,mobile',  # 1 kept
+            f'k3,page_view,{U2.upper()},2024-03-10T09:00:00Z,"/a,""b""",250,mobile',  # 1 kept, user lower case
             f"k4,page_view,{U1},2024-03-10T09:00:00,/a,,",  # 2 invalid_timestamp
             f"k1,page_view,{U1},2024-03-10T07:59:59Z,/first,,",  # 3 kept: earlier than 1.jsonl.gz:1
         ],
@@ -116,11 +119,11 @@ def test_spark_submit_on_a_mixed_drop(tmp_path: Path) -> None:
     report = json.loads((out / "report.json").read_text())
     assert report == {
         "date": "2024-03-10",
-        "rows_read": 8,
+        "rows_read": 9,
         "rows_kept": 4,
-        "rows_rejected": 4,
+        "rows_rejected": 5,
         "rejected": {
-            "malformed": 1,
+            "malformed": 2,
             "missing_field": 1,
             "invalid_event_type": 0,
             "invalid_timestamp": 1,
@@ -130,7 +133,7 @@ def test_spark_submit_on_a_mixed_drop(tmp_path: Path) -> None:
         },
         "orphan_user": 1,
         "files": [
-            {"name": "1.jsonl.gz", "format": "jsonl.gz", "rows_read": 3},
+            {"name": "1.jsonl.gz", "format": "jsonl.gz", "rows_read": 4},
             {"name": "2.csv", "format": "csv", "rows_read": 3},
             {"name": "3.parquet", "format": "parquet", "rows_read": 2},
         ],
@@ -207,6 +210,13 @@ def test_spark_submit_on_a_mixed_drop(tmp_path: Path) -> None:
             "source_file": "1.jsonl.gz",
             "line_number": 2,
             "raw": "{broken",
+            "event_id": None,
+        },
+        {
+            "reason": "malformed",
+            "source_file": "1.jsonl.gz",
+            "line_number": 4,
+            "raw": TWO_OBJECTS,
             "event_id": None,
         },
         {

@@ -37,9 +37,11 @@ EVENT_TYPES = ("page_view", "click", "session_start", "session_end")
 PAGE_REQUIRED = ("page_view", "click")
 CSV_COLUMNS = ("event_id", "event_type", "user_id", "timestamp", "page", "duration_ms", "device")
 
-# ISO-8601 date-time with seconds, optional fraction (up to nanoseconds; Spark keeps microseconds)
-# and a mandatory zone designator: Z, +hh:mm or +hhmm.
-ISO_TIMESTAMP = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:?\d{2})$"
+# ISO-8601 date-time with a mandatory zone designator: minutes or seconds precision (seconds may
+# carry a fraction of up to 9 digits; Spark keeps microseconds), zone Z, +hh:mm, +hhmm or +hh.
+# Groups: 1 date and hh:mm, 2 :ss[.f], 4 zone. Spark's cast needs seconds and a zone with minutes,
+# so `_iso_for_cast` fills in `:00` where ISO-8601 lets them be left out.
+ISO_TIMESTAMP = r"^([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2})(:[0-9]{2}(\.[0-9]{1,9})?)?(Z|[+-][0-9]{2}(:?[0-9]{2})?)$"
 # duration_ms: the text of a non-negative integer (no sign, no fraction, no exponent).
 INTEGER_TEXT = r"^[0-9]{1,19}$"
 # What counts as "empty": NULL or nothing but whitespace.
@@ -90,9 +92,18 @@ QUARANTINE_COLUMNS = ("reason", "source_file", "line_number", "raw", "event_id")
 
 _STR = T.StringType()
 _PROPERTIES = T.StructType([T.StructField(n, _STR) for n in ("page", "duration_ms", "device")])
-_JSON_SCHEMA = T.StructType(
+_JSON_EVENT = T.StructType(
     [T.StructField(n, _STR) for n in ("event_id", "event_type", "user_id", "timestamp")]
-    + [T.StructField("properties", _PROPERTIES), T.StructField("_corrupt", _STR)]
+    + [T.StructField("properties", _PROPERTIES)]
+)
+# A JSON line is parsed as the value of `{"v": <line>}` and as the only element of `{"v": [<line>]}`
+# (see parse_json_lines). The second parse only counts elements: an unknown field is skipped cheaply.
+_JSON_WRAPPED = T.StructType([T.StructField("v", _JSON_EVENT), T.StructField("_corrupt", _STR)])
+_JSON_LISTED = T.StructType(
+    [
+        T.StructField("v", T.ArrayType(T.StructType([T.StructField("_unused", _STR)]))),
+        T.StructField("_corrupt", _STR),
+    ]
 )
 _JSON_OPTIONS = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": "_corrupt"}
 # RFC 4180: a doubled quote inside a quoted field is a quote (Spark's default escape is a backslash).
@@ -110,9 +121,19 @@ def _present(column: Column) -> Column:
     return F.when(_is_blank(column), F.lit(None).cast(_STR)).otherwise(column)
 
 
+def is_row_line(value: Column) -> Column:
+    """Whether a text line is a row: not whitespace-only (the lines drop_blank_lines keeps)."""
+    return ~_is_blank(value)
+
+
+def is_blank_text(text: str | None) -> bool:
+    """The same test as `is_row_line`, negated, for one line already on the driver."""
+    return text is None or text.strip(_WHITESPACE) == ""
+
+
 def drop_blank_lines(lines: DataFrame) -> DataFrame:
     """Whitespace-only lines are not rows: not read, not kept, not rejected (they keep their number)."""
-    return lines.where(~_is_blank(F.col("value")))
+    return lines.where(is_row_line(F.col("value")))
 
 
 def _without_bom(value: Column, line_number: Column) -> Column:
@@ -124,36 +145,47 @@ def _without_bom(value: Column, line_number: Column) -> Column:
 def parse_json_lines(lines: DataFrame) -> DataFrame:
     """JSON lines (LINES_SCHEMA, blank lines already dropped) -> candidates.
 
-    A line is malformed when it is not one JSON object (invalid JSON, an array, a scalar, text after
-    the closing brace) or when `properties` is present but neither an object nor null.
+    A line is malformed when it is not exactly one JSON object: invalid JSON, an array, a scalar,
+    `null`, two objects (`{...}{...}`) or any other text after the closing brace; or when
+    `properties` is present but neither an object nor null.
+
+    Spark's JSON parser reads the first value of its input and ignores whatever follows, so the
+    line is parsed twice, each time inside a wrapper that the rest of the line would have to close:
+    as the value of `{"v": <line>}` (this parse gives the fields) and as the only element of
+    `{"v": [<line>]}`. Both wrappers parse without error only if the token after the line's first
+    value is, at the same time, one of `}`/`,`/end and one of `]`/end (a `,` would add a second
+    element): that is, only if nothing follows it.
     """
     text = _without_bom(F.col("value"), F.col("line_number"))
     parsed = lines.select(
         "source_file",
         "line_number",
         F.col("value").alias("raw"),
-        F.btrim(text, F.lit(_WHITESPACE)).alias("_text"),
-        F.from_json(text, _JSON_SCHEMA, _JSON_OPTIONS).alias("j"),
+        F.from_json(F.concat(F.lit('{"v":'), text, F.lit("}")), _JSON_WRAPPED, _JSON_OPTIONS).alias("j"),
+        F.from_json(F.concat(F.lit('{"v":['), text, F.lit("]}")), _JSON_LISTED, _JSON_OPTIONS).alias("l"),
     )
     malformed = (
         F.col("j").isNull()
         | F.col("j._corrupt").isNotNull()
-        | ~F.col("_text").startswith("{")
-        | ~F.col("_text").endswith("}")
+        | F.col("j.v").isNull()  # the line is `null`
+        | F.col("l").isNull()
+        | F.col("l._corrupt").isNotNull()
+        | (F.coalesce(F.size(F.col("l.v")), F.lit(-1)) != 1)
     )
+    event = F.col("j.v")  # what could be read of a malformed line too: its event_id goes to quarantine
     return parsed.select(
         "source_file",
         "line_number",
         "raw",
         malformed.alias("malformed"),
-        F.col("j.event_id").alias("event_id"),
-        F.col("j.event_type").alias("event_type"),
-        F.col("j.user_id").alias("user_id"),
-        F.col("j.timestamp").alias("timestamp_text"),
+        event.event_id.alias("event_id"),
+        event.event_type.alias("event_type"),
+        event.user_id.alias("user_id"),
+        event.timestamp.alias("timestamp_text"),
         F.lit(None).cast(T.TimestampType()).alias("timestamp_instant"),
-        F.col("j.properties.page").alias("page"),
-        F.col("j.properties.duration_ms").alias("duration_text"),
-        F.col("j.properties.device").alias("device"),
+        event.properties.page.alias("page"),
+        event.properties.duration_ms.alias("duration_text"),
+        event.properties.device.alias("device"),
     )
 
 
@@ -296,16 +328,36 @@ def day_bounds(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
     return start, start + dt.timedelta(days=1)
 
 
+def _iso_for_cast(text: Column) -> Column:
+    """A text matching ISO_TIMESTAMP in the form Spark's cast reads: seconds (`:00` when only
+    minutes are given) and a zone with minutes (`+02` -> `+02:00`)."""
+    head = F.regexp_extract(text, ISO_TIMESTAMP, 1)
+    seconds = F.regexp_extract(text, ISO_TIMESTAMP, 2)
+    zone = F.regexp_extract(text, ISO_TIMESTAMP, 4)
+    return F.concat(
+        head,
+        F.when(seconds == "", F.lit(":00")).otherwise(seconds),
+        F.when(F.length(zone) == 3, F.concat(zone, F.lit(":00"))).otherwise(zone),
+    )
+
+
+def _user_key(user_id: Column) -> Column:
+    """`user_id` trimmed and lower case: uuid text is case-insensitive, so the same user written in
+    upper and in lower case is one user downstream (user_engagement keys on it)."""
+    return F.lower(F.btrim(user_id, F.lit(_WHITESPACE)))
+
+
 def classify(candidates: DataFrame, day: dt.date) -> DataFrame:
     """Adds `timestamp` (UTC instant), `duration_ms` (long) and `reason` (NULL = passes, for now).
 
     Every check but `duplicate`, in the contract's order: the first failing one is the reason.
+    `user_id` comes out trimmed and lower case; `event_id` as given (duplicates compare it exactly).
     """
     start, end = day_bounds(day)
     event_type = F.col("event_type")
     ts_text = _present(F.col("timestamp_text"))
     duration_text = _present(F.col("duration_text"))
-    parsed_ts = F.when(ts_text.rlike(ISO_TIMESTAMP), F.expr("try_cast(timestamp_text AS TIMESTAMP)"))
+    parsed_ts = F.when(ts_text.rlike(ISO_TIMESTAMP), _iso_for_cast(ts_text).try_cast(T.TimestampType()))
     timestamp = F.coalesce(F.col("timestamp_instant"), parsed_ts)
     duration = F.when(duration_text.rlike(INTEGER_TEXT), duration_text.try_cast(T.LongType()))
 
@@ -330,7 +382,7 @@ def classify(candidates: DataFrame, day: dt.date) -> DataFrame:
         "raw",
         "event_id",
         "event_type",
-        "user_id",
+        _user_key(F.col("user_id")).alias("user_id"),
         timestamp.alias("timestamp"),
         _present(F.col("page")).alias("page"),
         duration.alias("duration_ms"),

@@ -1,0 +1,54 @@
+"""analytics_jobs.io: a path without a URI scheme is a local file, whatever fs.defaultFS says."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from pyspark.sql import SparkSession
+
+from analytics_jobs import io
+
+pytestmark = pytest.mark.spark
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("hdfs://namenode:8020/data/events", "hdfs://namenode:8020/data/events"),
+        ("s3a://bucket/key/events", "s3a://bucket/key/events"),
+        ("file:///tmp/events", "file:///tmp/events"),
+        ("file:/tmp/events", "file:/tmp/events"),
+        ("/tmp/etl/events", "file:///tmp/etl/events"),
+        ("/tmp/etl/../etl/a b/é", "file:///tmp/etl/a b/é"),  # normalised, not percent-encoded
+        (Path("/tmp/etl/users.parquet"), "file:///tmp/etl/users.parquet"),
+    ],
+)
+def test_to_uri(path: str | Path, expected: str) -> None:
+    assert io.to_uri(path) == expected
+
+
+def test_to_uri_resolves_a_relative_path_against_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert io.to_uri("out/events") == f"file://{Path(os.getcwd()).resolve()}/out/events"
+    assert io.to_uri("C:/data") == f"file://{Path(os.getcwd()).resolve()}/C:/data"  # no drive letters
+
+
+def test_parquet_paths_without_scheme_ignore_the_default_filesystem(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    """With fs.defaultFS pointing at a filesystem that does not exist, a plain path still reads and
+    writes the local disk."""
+    path = tmp_path / "a b" / "events"
+    df = spark.createDataFrame([("e1", "click")], "event_id string, event_type string")
+    spark.conf.set("fs.defaultFS", "nosuchfs://cluster/")
+    try:
+        assert io.write_parquet(df, str(path)) == 1
+        rows = io.read_parquet(spark, str(path), df.schema).collect()
+    finally:
+        spark.conf.unset("fs.defaultFS")
+    assert [tuple(r) for r in rows] == [("e1", "click")]
+    assert any(p.suffix == ".parquet" for p in path.iterdir())
