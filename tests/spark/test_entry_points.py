@@ -129,6 +129,7 @@ def inputs(tmp_path: Path) -> Path:
 
 
 @pytest.mark.slow
+@pytest.mark.integration  # a real spark-submit
 def test_progress_outputs_job(inputs: Path):
     stats, progress = inputs / "out" / "daily_user_stats", inputs / "out" / "learning_progress"
     stats.mkdir(parents=True)
@@ -216,6 +217,7 @@ def test_progress_outputs_job(inputs: Path):
 
 
 @pytest.mark.slow
+@pytest.mark.integration  # a real spark-submit
 def test_event_stats_job(inputs: Path):
     page_views, engagement = inputs / "out" / "page_view_stats", inputs / "out" / "user_engagement"
     proc = spark_submit(
@@ -269,6 +271,7 @@ def test_event_stats_job(inputs: Path):
 
 
 @pytest.mark.slow
+@pytest.mark.integration  # a real spark-submit
 def test_bad_date_exits_non_zero_naming_the_value(tmp_path: Path):
     proc = spark_submit(
         "progress_outputs.py",

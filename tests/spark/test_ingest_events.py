@@ -532,12 +532,13 @@ def test_a_json_line_is_exactly_one_object(spark: SparkSession) -> None:
         "null",  # 9
         "[" + OBJ + "]",  # 10 an array
         '{"event_id": "j3"',  # 11 unclosed
+        OBJ.replace('"', "'"),  # 12 single quotes are not JSON
     ]
     rows = _judge_json_lines(spark, texts)
     assert [(r.line_number, r.reason) for r in rows] == [
         (1, None),
         (2, None),
-        *[(n, "malformed") for n in range(3, 12)],
+        *[(n, "malformed") for n in range(3, 13)],
     ]
     assert (rows[0].event_id, rows[1].event_id) == ("j1", "j1")
 

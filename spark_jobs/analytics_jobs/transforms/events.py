@@ -105,7 +105,8 @@ _JSON_LISTED = T.StructType(
         T.StructField("_corrupt", _STR),
     ]
 )
-_JSON_OPTIONS = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": "_corrupt"}
+# Strict JSON: Spark would otherwise accept single-quoted strings, which are not JSON.
+_JSON_OPTIONS = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": "_corrupt", "allowSingleQuotes": "false"}
 # RFC 4180: a doubled quote inside a quoted field is a quote (Spark's default escape is a backslash).
 _CSV_SCHEMA = ", ".join(f"c{i} string" for i in range(len(CSV_COLUMNS)))
 _CSV_OPTIONS = {"sep": ",", "quote": '"', "escape": '"', "mode": "PERMISSIVE"}
