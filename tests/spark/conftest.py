@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 from pyspark.sql import SparkSession
 
 
 @pytest.fixture(scope="session")
 def spark() -> SparkSession:
+    # py4j logs "Closing down clientserver connection" at interpreter exit, after pytest has closed
+    # the streams its handlers write to ("--- Logging error ---").
+    logging.getLogger("py4j").setLevel(logging.WARNING)
     session = (
         SparkSession.builder.master("local[2]")
         .appName("analytics-etl-tests")
