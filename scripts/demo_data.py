@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from analytics_etl.ingest import REASONS as INGEST_REASONS
 from analytics_etl.sql import read_sql
 
 SCHEMA_SQL = Path(__file__).resolve().parents[1] / "sql" / "demo" / "source_schema.sql"
@@ -135,15 +136,7 @@ PAGES = (
 )  # fmt: skip
 
 # Every planted bad row has exactly one fault, so its reason is the one the contract assigns to it.
-REASONS = (
-    "malformed",
-    "missing_field",
-    "invalid_event_type",
-    "invalid_timestamp",
-    "invalid_value",
-    "out_of_window",
-    "duplicate",
-)
+REASONS = INGEST_REASONS
 _ALL = tuple(EVENT_FILES)
 _JSON = ("events_a.jsonl", "events_b.jsonl.gz")
 _CSV = ("events_c.csv", "events_d.csv.gz")

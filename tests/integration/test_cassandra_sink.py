@@ -19,6 +19,7 @@ import pytest
 
 from analytics_etl import load_cassandra as lc
 from analytics_etl.paths import RunPaths
+from tests.output_schemas import OUTPUT_SCHEMAS
 
 pytestmark = [
     pytest.mark.integration,
@@ -35,32 +36,7 @@ NEXT_WEEK_DAY = dt.date(2024, 1, 24)
 NEXT_MONDAY = dt.date(2024, 1, 22)
 U = [uuid.UUID(int=n + 1) for n in range(5)]
 
-SCHEMAS = {
-    "page_view_stats": pa.schema(
-        [("date", pa.date32()), ("hour", pa.int32()), ("page", pa.string()), ("view_count", pa.int64())]
-    ),
-    "user_engagement": pa.schema(
-        [
-            ("user_id", pa.string()),
-            ("date", pa.date32()),
-            ("total_events", pa.int64()),
-            ("unique_pages", pa.int32()),
-            ("session_count", pa.int32()),
-            ("total_time_minutes", pa.int32()),
-            ("engagement_score", pa.float64()),
-        ]
-    ),
-    "learning_progress": pa.schema(
-        [
-            ("user_id", pa.string()),
-            ("subject", pa.string()),
-            ("week_start", pa.date32()),
-            ("lessons_completed", pa.int32()),
-            ("time_spent_minutes", pa.int32()),
-            ("average_score", pa.float64()),
-        ]
-    ),
-}
+SCHEMAS = {t: OUTPUT_SCHEMAS[t] for t in ("page_view_stats", "user_engagement", "learning_progress")}
 
 
 def _host_port() -> tuple[str, int]:

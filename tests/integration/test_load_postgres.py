@@ -11,21 +11,11 @@ import pytest
 
 from analytics_etl.load_postgres import migrate, replace_daily_user_stats
 from tests.integration import dataset as ds
+from tests.output_schemas import OUTPUT_SCHEMAS
 
 pytestmark = pytest.mark.integration
 
-SCHEMA = pa.schema(
-    [
-        ("date", pa.date32()),
-        ("user_id", pa.string()),
-        ("name", pa.string()),
-        ("email", pa.string()),
-        ("total_time", pa.int64()),
-        ("lessons_completed", pa.int32()),
-        ("average_score", pa.decimal128(5, 2)),
-        ("daily_rank", pa.int32()),
-    ]
-)
+SCHEMA = OUTPUT_SCHEMAS["daily_user_stats"]
 
 
 def output(tmp_path, name, rows) -> object:

@@ -20,6 +20,7 @@ import pytest
 
 from analytics_etl.paths import OUTPUT_TABLES, RunPaths
 from analytics_etl.quality import GX_PROJECT_DIR, GateError, GateResult, run_gate
+from tests.output_schemas import OUTPUT_SCHEMAS
 
 pytestmark = pytest.mark.integration
 
@@ -29,44 +30,7 @@ U1 = "6f1c1f0e-8a4b-4c8e-9a55-0c1d2e3f4a5b"
 U2 = "0a9b8c7d-6e5f-4a3b-8c2d-1e0f9a8b7c6d"
 U3 = "d2c4e6f8-0a1b-4c3d-9e5f-7a9b1c3d5e7f"
 
-SCHEMAS = {
-    "daily_user_stats": pa.schema(
-        [
-            ("date", pa.date32()),
-            ("user_id", pa.string()),
-            ("name", pa.string()),
-            ("email", pa.string()),
-            ("total_time", pa.int64()),
-            ("lessons_completed", pa.int32()),
-            ("average_score", pa.decimal128(5, 2)),
-            ("daily_rank", pa.int32()),
-        ]
-    ),
-    "page_view_stats": pa.schema(
-        [("date", pa.date32()), ("hour", pa.int32()), ("page", pa.string()), ("view_count", pa.int64())]
-    ),
-    "user_engagement": pa.schema(
-        [
-            ("user_id", pa.string()),
-            ("date", pa.date32()),
-            ("total_events", pa.int64()),
-            ("unique_pages", pa.int32()),
-            ("session_count", pa.int32()),
-            ("total_time_minutes", pa.int32()),
-            ("engagement_score", pa.float64()),
-        ]
-    ),
-    "learning_progress": pa.schema(
-        [
-            ("user_id", pa.string()),
-            ("subject", pa.string()),
-            ("week_start", pa.date32()),
-            ("lessons_completed", pa.int32()),
-            ("time_spent_minutes", pa.int32()),
-            ("average_score", pa.float64()),
-        ]
-    ),
-}
+SCHEMAS = OUTPUT_SCHEMAS
 
 
 def good_rows(day: dt.date) -> dict[str, list[dict]]:
