@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +20,6 @@ import pytest
 from psycopg2 import sql
 
 REPO = Path(__file__).resolve().parents[2]
-PG_PORT = int(os.environ.get("ETL_TEST_PG_PORT", "54339"))
 PG_DATA = Path(os.environ.get("ETL_LOCAL_DIR", REPO / ".local")) / "postgres-test"
 
 
@@ -44,10 +45,22 @@ class PostgresServer:
         return name
 
 
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 @pytest.fixture(scope="session")
-def postgres() -> PostgresServer:
-    subprocess.run([str(REPO / "scripts" / "postgres.sh"), "start", str(PG_DATA), str(PG_PORT)], check=True)
-    return PostgresServer("127.0.0.1", PG_PORT)
+def postgres() -> Iterator[PostgresServer]:
+    """The project's own server for this test session, on a free port (another checkout's server,
+    or the demo's, may hold any fixed one), stopped when the session ends."""
+    script = str(REPO / "scripts" / "postgres.sh")
+    port = int(os.environ.get("ETL_TEST_PG_PORT") or _free_port())
+    subprocess.run([script, "stop", str(PG_DATA)], check=True)  # a server left by a killed session
+    subprocess.run([script, "start", str(PG_DATA), str(port)], check=True)
+    yield PostgresServer("127.0.0.1", port)
+    subprocess.run([script, "stop", str(PG_DATA)], check=True)
 
 
 def airflow_env(home: Path) -> dict[str, str]:
