@@ -24,6 +24,7 @@ from pyspark.sql import SparkSession
 from analytics_jobs.io import read_events, write_parquet
 from analytics_jobs.transforms.page_view_stats import page_view_stats
 from analytics_jobs.transforms.user_engagement import user_engagement
+from tests.output_schemas import OUTPUT_SCHEMAS
 
 pytestmark = pytest.mark.spark
 
@@ -143,16 +144,7 @@ def test_progress_outputs_job(inputs: Path):
     assert_succeeded(proc)
     assert "daily_user_stats 2024-02-01: wrote 2 rows" in proc.stdout
     schema, rows = read_rows(stats)
-    assert column_types(schema) == [
-        ("date", pa.date32()),
-        ("user_id", pa.string()),
-        ("name", pa.string()),
-        ("email", pa.string()),
-        ("total_time", pa.int64()),
-        ("lessons_completed", pa.int32()),
-        ("average_score", pa.decimal128(5, 2)),
-        ("daily_rank", pa.int32()),
-    ]
+    assert column_types(schema) == column_types(OUTPUT_SCHEMAS["daily_user_stats"])
     assert sorted(rows, key=lambda r: r["user_id"]) == [
         {
             "date": D,
@@ -178,14 +170,7 @@ def test_progress_outputs_job(inputs: Path):
 
     assert "learning_progress 2024-02-01: wrote 3 rows" in proc.stdout
     schema, rows = read_rows(progress)
-    assert column_types(schema) == [
-        ("user_id", pa.string()),
-        ("subject", pa.string()),
-        ("week_start", pa.date32()),
-        ("lessons_completed", pa.int32()),
-        ("time_spent_minutes", pa.int32()),
-        ("average_score", pa.float64()),
-    ]
+    assert column_types(schema) == column_types(OUTPUT_SCHEMAS["learning_progress"])
     week_start = dt.date(2024, 1, 29)
     # u1 math: 80.00 and 80.01; u2 math: NULL (D) and 90.00 (Monday); ghost is kept: no join here
     assert sorted(rows, key=lambda r: (r["user_id"], r["subject"])) == [
@@ -230,24 +215,11 @@ def test_event_stats_job(inputs: Path):
     assert "user_engagement 2024-02-01: wrote 2 rows" in proc.stdout
 
     schema, rows = read_rows(page_views)
-    assert column_types(schema) == [
-        ("date", pa.date32()),
-        ("hour", pa.int32()),
-        ("page", pa.string()),
-        ("view_count", pa.int64()),
-    ]
+    assert column_types(schema) == column_types(OUTPUT_SCHEMAS["page_view_stats"])
     assert rows == [{"date": D, "hour": 0, "page": "/home", "view_count": 2}]
 
     schema, rows = read_rows(engagement)
-    assert column_types(schema) == [
-        ("user_id", pa.string()),
-        ("date", pa.date32()),
-        ("total_events", pa.int64()),
-        ("unique_pages", pa.int32()),
-        ("session_count", pa.int32()),
-        ("total_time_minutes", pa.int32()),
-        ("engagement_score", pa.float64()),
-    ]
+    assert column_types(schema) == column_types(OUTPUT_SCHEMAS["user_engagement"])
     by_user = {row.pop("user_id"): row for row in rows}
     # u1: 4 events, pages /home and /quiz, 1 session, 125 000 ms = 2 min, 1 click: 1.2 + 0.8 + 0.3
     # u2: 1 event, page /home: 0.3 + 0.4
