@@ -29,7 +29,8 @@ import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "plugins"))
 
-from analytics_etl import load_cassandra as lc
+from analytics_etl.cassandra import convert, load, schema
+from analytics_etl.cassandra import settings as cs
 from analytics_etl.paths import RunPaths
 
 DAY = dt.date(2024, 1, 17)
@@ -70,7 +71,7 @@ def _learning_progress(start: int, stop: int, keep: Callable[[int], bool]) -> pa
         {
             "user_id": [str(uuid.UUID(int=i // 4 + 1)) for i in idx],
             "subject": [subjects[i % 4] for i in idx],
-            "week_start": pa.array([lc.week_start(DAY)] * len(idx), pa.date32()),
+            "week_start": pa.array([convert.week_start(DAY)] * len(idx), pa.date32()),
             "lessons_completed": pa.array([1 + i % 10 for i in idx], pa.int32()),
             "time_spent_minutes": pa.array([5 + i % 120 for i in idx], pa.int32()),
             "average_score": pa.array([None if i % 7 == 0 else float(i % 100) for i in idx], pa.float64()),
@@ -125,7 +126,7 @@ def _drop(keyspace: str) -> None:
     hook = CassandraHook(cassandra_conn_id="cassandra_default")
     hook.keyspace = None
     try:
-        hook.get_conn().execute(lc.render("DROP KEYSPACE IF EXISTS {keyspace}", keyspace), timeout=300)
+        hook.get_conn().execute(schema.render("DROP KEYSPACE IF EXISTS {keyspace}", keyspace), timeout=300)
     finally:
         hook.shutdown_cluster()
 
@@ -145,16 +146,16 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--rows", type=int, default=100_000, help="rows per table (default 100000)")
-    parser.add_argument("--batch-size", default=str(lc.DEFAULT_BATCH_SIZE))
-    parser.add_argument("--concurrency", default=str(lc.DEFAULT_CONCURRENCY))
-    parser.add_argument("--consistency", default=lc.DEFAULT_CONSISTENCY)
+    parser.add_argument("--batch-size", default=str(cs.DEFAULT_BATCH_SIZE))
+    parser.add_argument("--concurrency", default=str(cs.DEFAULT_CONCURRENCY))
+    parser.add_argument("--consistency", default=cs.DEFAULT_CONSISTENCY)
     parser.add_argument("--replication", default=None, help="JSON map, default SimpleStrategy RF 1")
     parser.add_argument("--keep", action="store_true", help="keep the keyspace afterwards")
     args = parser.parse_args(argv)
     if not os.environ.get("CASSANDRA_HOST"):
         parser.error("set CASSANDRA_HOST (host or host:port) to the Cassandra server to load")
 
-    settings = lc.parse_settings(
+    settings = cs.parse_settings(
         replication=args.replication,
         consistency=args.consistency,
         concurrency=args.concurrency,
@@ -168,13 +169,13 @@ def main(argv: list[str] | None = None) -> int:
             first = RunPaths.build(Path(tmp), Path(tmp), DAY, "bench__first")
             write_outputs(first, args.rows, lambda i: True)
             started = time.perf_counter()
-            counts = lc.load_day(first, DAY, settings=settings)
+            counts = load.load_day(first, DAY, settings=settings)
             _report("first load (incl. schema creation)", counts, time.perf_counter() - started)
 
             rerun = RunPaths.build(Path(tmp), Path(tmp), DAY, "bench__rerun")
             write_outputs(rerun, args.rows, lambda i: i % 10 != 0)
             started = time.perf_counter()
-            counts = lc.load_day(rerun, DAY, settings=settings)
+            counts = load.load_day(rerun, DAY, settings=settings)
             _report("rerun (upserts + stale-key cleanup)", counts, time.perf_counter() - started)
     finally:
         if not args.keep:

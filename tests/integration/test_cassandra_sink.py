@@ -17,7 +17,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from analytics_etl import load_cassandra as lc
+from analytics_etl.cassandra import load, schema
+from analytics_etl.cassandra import settings as cs
 from analytics_etl.paths import RunPaths
 from tests.output_schemas import OUTPUT_SCHEMAS
 
@@ -79,7 +80,7 @@ def keyspace(cluster_session, monkeypatch):
     monkeypatch.setenv("AIRFLOW_VAR_ETL_CASSANDRA_BATCH_SIZE", "2")
     monkeypatch.setenv("AIRFLOW_VAR_ETL_CASSANDRA_CONCURRENCY", "4")
     yield name
-    cluster_session.execute(lc.render("DROP KEYSPACE IF EXISTS {keyspace}", name), timeout=120)
+    cluster_session.execute(schema.render("DROP KEYSPACE IF EXISTS {keyspace}", name), timeout=120)
 
 
 def _write_output(paths: RunPaths, table: str, rows: list[dict[str, Any]]) -> None:
@@ -126,7 +127,7 @@ def _run(tmp_path: Path, date: dt.date, run_id: str, pvs, ue, lp) -> dict[str, i
     _write_output(paths, "page_view_stats", pvs)
     _write_output(paths, "user_engagement", ue)
     _write_output(paths, "learning_progress", lp)
-    return lc.load_day(paths, date)
+    return load.load_day(paths, date)
 
 
 def _contents(session, keyspace: str) -> dict[str, set[tuple]]:
@@ -141,7 +142,7 @@ def _contents(session, keyspace: str) -> dict[str, set[tuple]]:
         "learning_progress_keys": "SELECT week_start, user_id, subject FROM {keyspace}.learning_progress_keys",
     }
     return {
-        table: {tuple(row) for row in session.execute(lc.render(cql, keyspace))}
+        table: {tuple(row) for row in session.execute(schema.render(cql, keyspace))}
         for table, cql in scans.items()
     }
 
@@ -192,7 +193,7 @@ def _hook_session():
     from airflow.providers.apache.cassandra.hooks.cassandra import CassandraHook
 
     hook = CassandraHook(cassandra_conn_id="cassandra_default")
-    name = lc.keyspace_name(hook.keyspace)
+    name = cs.keyspace_name(hook.keyspace)
     hook.keyspace = None
     return hook, name
 
@@ -200,17 +201,17 @@ def _hook_session():
 def test_schema_is_created_once_and_matches_the_contract(keyspace, cluster_session):
     hook, name = _hook_session()
     assert name == keyspace
-    replication = lc.parse_replication(lc.DEFAULT_REPLICATION)
+    replication = cs.parse_replication(cs.DEFAULT_REPLICATION)
     try:
         session = hook.get_conn()
-        lc.ensure_schema(session, keyspace, replication)
-        lc.ensure_schema(session, keyspace, replication)  # idempotent: nothing to do the second time
+        schema.ensure_schema(session, keyspace, replication)
+        schema.ensure_schema(session, keyspace, replication)  # idempotent: nothing to do the second time
     finally:
         hook.shutdown_cluster()
 
     cluster_session.cluster.refresh_schema_metadata()
     ks = cluster_session.cluster.metadata.keyspaces[keyspace]
-    assert lc.replication_matches(ks.replication_strategy.export_for_schema(), replication)
+    assert schema.replication_matches(ks.replication_strategy.export_for_schema(), replication)
     expected = {
         "page_view_stats": (["date"], [("hour", True), ("page", False)]),
         "user_engagement": (["user_id"], [("date", True)]),

@@ -1,0 +1,110 @@
+"""Row conversion of the Cassandra sink: Parquet rows -> bound values. No server."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import uuid
+
+import pytest
+
+from analytics_etl.cassandra import convert, tables
+
+pytestmark = pytest.mark.unit
+
+D = dt.date(2024, 1, 17)  # a Wednesday
+MONDAY = dt.date(2024, 1, 15)
+U1 = uuid.UUID("0f8fad5b-d9cb-469f-a165-70867728950e")
+U2 = uuid.UUID("7c9e6679-7425-40de-944b-e07fc1f90ae7")
+
+
+# -- rows -------------------------------------------------------------------------------------------
+def test_page_view_stats_row():
+    row = {"date": D, "hour": 10, "page": "/dashboard", "view_count": 3}
+    assert convert.convert_page_view_stats(row, D) == (D, 10, "/dashboard", 3)
+
+
+def test_user_engagement_row_resolves_uuid_and_date():
+    row = {
+        "user_id": str(U1).upper(),
+        "date": "2024-01-17",
+        "total_events": 2**40,
+        "unique_pages": 2,
+        "session_count": 1,
+        "total_time_minutes": 0,
+        "engagement_score": 1,
+    }
+    converted = convert.convert_user_engagement(row, D)
+    assert converted == (U1, D, 2**40, 2, 1, 0, 1.0)
+    assert isinstance(converted[0], uuid.UUID) and isinstance(converted[6], float)
+
+
+def test_learning_progress_row_keeps_a_null_score_null():
+    row = {
+        "user_id": str(U2),
+        "subject": "math",
+        "week_start": MONDAY,
+        "lessons_completed": 4,
+        "time_spent_minutes": 95,
+        "average_score": None,
+    }
+    assert convert.convert_learning_progress(row, MONDAY) == (U2, "math", MONDAY, 4, 95, None)
+    assert convert.convert_learning_progress({**row, "average_score": 87.5}, MONDAY)[5] == 87.5
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"user_id": "not-a-uuid"}, "user_id: 'not-a-uuid' is not a UUID"),
+        ({"user_id": None}, "user_id is null"),
+        ({"date": dt.date(2024, 1, 16)}, "only writes date = 2024-01-17"),
+        ({"date": dt.datetime(2024, 1, 17, 0, 0)}, "expected a date"),
+        ({"date": "17/01/2024"}, "is not a date"),
+        ({"unique_pages": 2**31}, "does not fit a 32-bit"),
+        ({"session_count": "3"}, "is not an integer"),
+        ({"engagement_score": None}, "engagement_score is null"),
+        ({"engagement_score": float("nan")}, "NaN"),
+    ],
+)
+def test_bad_user_engagement_rows_are_refused_naming_the_column(change, message):
+    row = {
+        "user_id": str(U1),
+        "date": D,
+        "total_events": 1,
+        "unique_pages": 1,
+        "session_count": 0,
+        "total_time_minutes": 0,
+        "engagement_score": 0.7,
+        **change,
+    }
+    with pytest.raises(ValueError, match=re.escape(message)):
+        convert.convert_user_engagement(row, D)
+
+
+def test_learning_progress_of_another_week_is_refused():
+    row = {
+        "user_id": str(U1),
+        "subject": "math",
+        "week_start": dt.date(2024, 1, 8),
+        "lessons_completed": 1,
+        "time_spent_minutes": 1,
+        "average_score": None,
+    }
+    with pytest.raises(ValueError, match="week_start"):
+        convert.convert_learning_progress(row, MONDAY)
+
+
+def test_week_start_is_the_iso_monday():
+    assert [convert.week_start(MONDAY + dt.timedelta(days=n)) for n in range(7)] == [MONDAY] * 7
+    assert convert.week_start(dt.date(2024, 1, 14)) == dt.date(2024, 1, 8)
+
+
+def test_sink_partitions_and_keys():
+    by_table = {sink.table: sink for sink in tables.SINKS}
+    assert by_table["page_view_stats"].partition_of(D) == D
+    assert by_table["user_engagement"].partition_of(D) == D
+    assert by_table["learning_progress"].partition_of(D) == MONDAY
+    assert by_table["page_view_stats"].key((D, 10, "/a", 3)) == (10, "/a")
+    assert by_table["learning_progress"].key((U1, "math", MONDAY, 1, 1, None)) == (U1, "math")
+    assert by_table["user_engagement"].manifest_insert and by_table["learning_progress"].manifest_insert
+    assert by_table["page_view_stats"].manifest_insert is None  # its partition is its own manifest
