@@ -155,14 +155,23 @@ class DayConfig:
     events: int = 20000
     bad_share: float = 0.02
     seed: int = 42
+    # When set, the week's rows so far (Monday..D) in total, spread evenly over those days; a day's
+    # rows then depend on D's weekday too. None: `progress_per_day` rows on every day.
+    progress_week: int | None = None
 
     def __post_init__(self) -> None:
         if self.users < 1:
             raise ValueError(f"users must be at least 1, got {self.users}")
-        if self.progress_per_day < 0 or self.events < 0:
-            raise ValueError("progress_per_day and events must not be negative")
+        if self.progress_per_day < 0 or self.events < 0 or (self.progress_week or 0) < 0:
+            raise ValueError("progress_per_day, progress_week and events must not be negative")
         if not 0 <= self.bad_share <= 0.5:
             raise ValueError(f"bad_share must be between 0 and 0.5, got {self.bad_share}")
+
+    def progress_rows_on(self, day: dt.date) -> int:
+        if self.progress_week is None:
+            return self.progress_per_day
+        base, extra = divmod(self.progress_week, len(self.days))
+        return base + ((day - self.week_start).days < extra)
 
     @property
     def week_start(self) -> dt.date:
@@ -319,7 +328,7 @@ def iter_progress_day(
     time_spent_minutes, score, completed_at). Depends on (seed, users, day) only."""
     stats = stats if stats is not None else ProgressStats()
     rng = seeded(cfg.seed, "progress", cfg.users, day.isoformat())
-    n = cfg.progress_per_day
+    n = cfg.progress_rows_on(day)
     orphan_at = selection(rng, n, min(n, max(1, round(n * ORPHAN_PROGRESS_SHARE))))
     minutes_left = [MINUTES_PER_DAY] * len(pop.rows)
     day_iso = day.isoformat()
@@ -490,9 +499,10 @@ def _session_steps(rng: random.Random, device: str) -> list[tuple[int, str, dict
     return steps
 
 
-def iter_sessions(cfg: DayConfig, pop: Population) -> Iterator[list[PlantedRow]]:
-    """An endless stream of sessions that each lie entirely inside D (file not yet assigned)."""
-    rng = seeded(cfg.seed, "sessions", cfg.users, cfg.date.isoformat())
+def iter_sessions(cfg: DayConfig, pop: Population, stream: str | None = None) -> Iterator[list[PlantedRow]]:
+    """An endless stream of sessions that each lie entirely inside D (file not yet assigned); each
+    `stream` name gives an independent stream (the benchmark layout draws one per file)."""
+    rng = seeded(cfg.seed, "sessions", cfg.users, cfg.date.isoformat(), *([stream] if stream else []))
     day_start = dt.datetime.combine(cfg.date, dt.time(), dt.UTC)
     while True:
         if rng.random() < ORPHAN_SESSION_SHARE:
@@ -656,6 +666,8 @@ class EventStats:
     bad_by_reason: Counter[str] = field(default_factory=Counter)
     bad_by_variant: Counter[str] = field(default_factory=Counter)
 
+    edge_by_variant: Counter[str] = field(default_factory=Counter)  # good rows at a limit (benchmark)
+
     def count(self, row: PlantedRow, orphan_ids: set[str]) -> None:
         self.rows_per_file[row.file] += 1
         if row.reason is None:
@@ -665,6 +677,18 @@ class EventStats:
         else:
             self.bad_by_reason[row.reason] += 1
             self.bad_by_variant[row.variant] += 1
+
+    def merge(self, other: EventStats) -> None:
+        self.good_rows += other.good_rows
+        self.orphan_user_rows += other.orphan_user_rows
+        for name in (
+            "rows_per_file",
+            "good_by_event_type",
+            "bad_by_reason",
+            "bad_by_variant",
+            "edge_by_variant",
+        ):
+            getattr(self, name).update(getattr(other, name))
 
 
 class _Planter:
@@ -839,13 +863,19 @@ def drop_folder(drop_dir: str | Path, date: dt.date) -> Path:
     return Path(drop_dir) / "user_events" / date.isoformat()
 
 
-def write_event_drop(cfg: DayConfig, pop: Population, drop_dir: str | Path) -> EventStats:
-    """Replaces the drop of D: the old `_SUCCESS` goes first, the new one is written last."""
-    folder = drop_folder(drop_dir, cfg.date)
+def _fresh_drop_folder(drop_dir: str | Path, date: dt.date) -> Path:
+    """The drop folder of `date`, emptied: its old `_SUCCESS` goes first."""
+    folder = drop_folder(drop_dir, date)
     (folder / SUCCESS_FLAG).unlink(missing_ok=True)
     if folder.exists():
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
+    return folder
+
+
+def write_event_drop(cfg: DayConfig, pop: Population, drop_dir: str | Path) -> EventStats:
+    """Replaces the drop of D: the old `_SUCCESS` goes first, the new one is written last."""
+    folder = _fresh_drop_folder(drop_dir, cfg.date)
     stats, orphans = EventStats(), set(pop.orphan_ids)
     sinks = {name: factory(folder / name) for name, factory in SINKS.items()}
     try:
@@ -855,6 +885,301 @@ def write_event_drop(cfg: DayConfig, pop: Population, drop_dir: str | Path) -> E
     finally:
         for sink in sinks.values():
             sink.close()
+    (folder / SUCCESS_FLAG).write_bytes(b"")
+    return stats
+
+
+# -- the benchmark layout ----------------------------------------------------------------------------------
+# A day shaped like a production drop (issue 6): eleven files of the four kinds the demo layout shows,
+# sized by share of rows (40% JSON lines, 20% gzip JSON lines, 15% CSV, 10% gzip CSV, 15% Parquet).
+# Every file is drawn from its own seeded streams, so the files can be written by parallel processes
+# and the bytes do not depend on how many. `bad_share` is the share of faulty rows over every reason
+# but `duplicate`; `duplicate_share` of the rows are later copies, in another format, of an event
+# that another file holds too (a producer's redelivery).
+@dataclass(frozen=True)
+class DropFile:
+    name: str
+    kind: str  # jsonl | csv | parquet_struct (like events_e) | parquet_map (like events_f)
+    share: float  # of the day's rows
+
+
+BENCHMARK_FILES = (
+    DropFile("events_01.jsonl", "jsonl", 0.12),
+    DropFile("events_02.jsonl", "jsonl", 0.12),
+    DropFile("events_03.jsonl", "jsonl", 0.12),
+    DropFile("events_04.jsonl.gz", "jsonl", 0.10),
+    DropFile("events_05.jsonl.gz", "jsonl", 0.10),
+    DropFile("events_06.csv", "csv", 0.075),
+    DropFile("events_07.csv", "csv", 0.075),
+    DropFile("events_08.csv.gz", "csv", 0.10),
+    DropFile("events_09.parquet", "parquet_struct", 0.075),
+    DropFile("events_10.parquet", "parquet_map", 0.075),
+    DropFile("events_11_late.jsonl", "jsonl", 0.04),
+)
+KIND_OF_DEMO_FILE = {
+    "events_a.jsonl": "jsonl",
+    "events_b.jsonl.gz": "jsonl",
+    "events_c.csv": "csv",
+    "events_d.csv.gz": "csv",
+    "events_e.parquet": "parquet_struct",
+    "events_f.parquet": "parquet_map",
+}
+SINK_OF_KIND: dict[str, Callable[[Path], Any]] = {
+    "jsonl": JsonlSink,
+    "csv": CsvSink,
+    "parquet_struct": ParquetSink,
+    "parquet_map": ParquetMapSink,
+}
+FAMILY_OF_KIND = {"jsonl": "json", "csv": "csv", "parquet_struct": "parquet", "parquet_map": "parquet"}
+_ALL_KINDS = frozenset(SINK_OF_KIND)
+_TEXT_TS_KINDS = frozenset(("jsonl", "csv", "parquet_struct"))
+PAGE_MAX_BYTES = 2048  # contract section 3: a longer page is invalid_value
+PAGE_FILLERS = ("a", "é", "漢", "🙂")  # 1, 2, 3 and 4 bytes in UTF-8
+EDGE_SHARE = 0.002  # of the good session rows: valid, but at a limit of the contract
+
+
+def page_of_bytes(size: int, filler: str) -> str:
+    """A page path of exactly `size` bytes in UTF-8: `/lessons/`, `filler` repeated, ASCII padding."""
+    text = "/lessons/" + filler * ((size - 9) // len(filler.encode()))
+    return text + "x" * (size - len(text.encode()))
+
+
+def _user_id_not_a_uuid(
+    rng: random.Random, cfg: DayConfig, rec: dict[str, Any]
+) -> tuple[dict[str, Any], None]:
+    uid = rec["user_id"]
+    rec["user_id"] = rng.choice((
+        uid.replace("-", ""), "{" + uid + "}", uid[:-1], uid + "0", uid[:-1] + "g", "not-a-uuid",
+        f"user-{rng.randint(1, 99_999)}",
+    ))  # fmt: skip
+    return rec, None
+
+
+def _page_too_long(rng: random.Random, cfg: DayConfig, rec: dict[str, Any]) -> tuple[dict[str, Any], None]:
+    size = rng.choice((PAGE_MAX_BYTES + 1, PAGE_MAX_BYTES + 2, 2 * PAGE_MAX_BYTES + 1, 70_000))
+    rec["properties"]["page"] = page_of_bytes(size, rng.choice(PAGE_FILLERS))
+    return rec, None
+
+
+# variant -> (reason, kinds of file it may be written to, builder): the demo layout's faults, and the
+# rules that arrived with issue 10. Duplicates are planted separately (`_redelivered`).
+BENCHMARK_VARIANTS: dict[str, tuple[str, frozenset[str], Breaker]] = {
+    **{
+        variant: (reason, frozenset(KIND_OF_DEMO_FILE[f] for f in files), breaker)
+        for variant, (reason, files, breaker) in BAD_VARIANTS.items()
+        if breaker is not None
+    },
+    "user_id_not_uuid": ("invalid_value", _ALL_KINDS, _user_id_not_a_uuid),
+    "page_over_2048_bytes": ("invalid_value", _ALL_KINDS, _page_too_long),
+}
+
+
+@dataclass(frozen=True)
+class FileJob:
+    """What one file of the benchmark layout holds: row counts per category and its redeliveries."""
+
+    file: DropFile
+    rows: int
+    bad: int
+    originals: tuple[int, ...]  # redelivered events whose first copy this file holds
+    copies: tuple[int, ...]  # redelivered events whose later copy this file holds
+
+    @property
+    def sessions(self) -> int:
+        return self.rows - self.bad - len(self.originals) - len(self.copies)
+
+
+def apportion(total: int, weights: Iterable[float]) -> list[int]:
+    """`total` split in proportion to `weights`, largest remainders first: the parts add up exactly."""
+    weights = list(weights)
+    exact = [total * w / sum(weights) for w in weights]
+    parts = [int(x) for x in exact]
+    by_remainder = sorted(range(len(weights)), key=lambda i: (-(exact[i] - parts[i]), i))
+    for i in by_remainder[: total - sum(parts)]:
+        parts[i] += 1
+    return parts
+
+
+def benchmark_plan(
+    cfg: DayConfig, duplicate_share: float, files: tuple[DropFile, ...] = BENCHMARK_FILES
+) -> list[FileJob]:
+    """Row counts per file and which file holds each side of each redelivered event."""
+    if not 0 <= duplicate_share <= 0.2:
+        raise ValueError(f"duplicate_share must be between 0 and 0.2, got {duplicate_share}")
+    rows = apportion(cfg.events, (f.share for f in files))
+    bad = apportion(round(cfg.events * cfg.bad_share), rows) if cfg.events else [0] * len(files)
+    room = [r - b for r, b in zip(rows, bad, strict=True)]
+    originals: list[list[int]] = [[] for _ in files]
+    copies: list[list[int]] = [[] for _ in files]
+    rng = seeded(cfg.seed, "redelivery-plan", cfg.users, cfg.date.isoformat())
+    for k in range(round(cfg.events * duplicate_share)):
+        first = [i for i in range(len(files)) if room[i] > 0]
+        if not first:
+            break
+        origin = _pick(rng, tuple(first), _cumulative(rows[i] for i in first))
+        family = FAMILY_OF_KIND[files[origin].kind]
+        room[origin] -= 1
+        later = [i for i in range(len(files)) if room[i] > 0 and FAMILY_OF_KIND[files[i].kind] != family]
+        if not later:
+            room[origin] += 1
+            break
+        copy = _pick(rng, tuple(later), _cumulative(rows[i] for i in later))
+        room[copy] -= 1
+        originals[origin].append(k)
+        copies[copy].append(k)
+    return [FileJob(f, rows[i], bad[i], tuple(originals[i]), tuple(copies[i])) for i, f in enumerate(files)]
+
+
+def _redelivered(cfg: DayConfig, pop: Population, k: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Event k sent twice: (first record, later copy). Both files' writers rebuild it from its own seed."""
+    rng = seeded(cfg.seed, "redelivered", cfg.users, cfg.date.isoformat(), k)
+    record, instant = _lone_event(rng, cfg, pop)
+    latest = dt.datetime.combine(cfg.date + dt.timedelta(days=1), dt.time(), dt.UTC) - dt.timedelta(
+        seconds=121
+    )
+    if instant >= latest:  # the copy must stay inside D to be a duplicate and not out_of_window
+        instant -= dt.timedelta(hours=1)
+        record["timestamp"] = render_ts(instant, rng.choice(ZONES))
+    if rng.random() < 0.3:
+        record["event_type"] = "click"
+        del record["properties"]["duration_ms"]
+    later = instant + dt.timedelta(seconds=rng.randint(1, 120))
+    return record, {**record, "timestamp": render_ts(later, rng.choice(ZONES))}
+
+
+def _categories(rng: random.Random, counts: dict[str, int]) -> Iterator[str]:
+    """Each category exactly its count of times, uniformly interleaved, in O(1) memory."""
+    remaining, total = dict(counts), sum(counts.values())
+    while total:
+        r = rng.random() * total
+        for category, count in remaining.items():
+            if r < count:
+                remaining[category] -= 1
+                total -= 1
+                yield category
+                break
+            r -= count
+
+
+def _compact_zone(rng: random.Random, instant: dt.datetime) -> str:
+    """The same instant with a `+hhmm` or `+hh` offset, or at minute precision in `Z` (truncated)."""
+    form = rng.randrange(3)
+    if form == 2:
+        return instant.strftime("%Y-%m-%dT%H:%MZ")
+    zone = dt.timedelta(hours=5, minutes=30) if form == 0 else dt.timedelta(hours=-3)
+    local = instant.astimezone(dt.timezone(zone))
+    offset = local.strftime("%z")  # +0530 / -0300
+    return local.strftime("%Y-%m-%dT%H:%M:%S") + (offset if form == 0 else offset[:3])
+
+
+def _at_a_limit(rng: random.Random, kind: str, row: PlantedRow) -> str | None:
+    """Moves a good row to a limit of the contract that it must still pass; returns what was done."""
+    props = row.record["properties"]
+    choice = rng.randrange(3)
+    if choice == 0 and "page" in props:
+        props["page"] = page_of_bytes(PAGE_MAX_BYTES, rng.choice(PAGE_FILLERS))
+        return "page_of_2048_bytes"
+    if choice == 1:
+        row.record["user_id"] = row.record["user_id"].upper()
+        return "user_id_upper_case"
+    if choice == 2 and kind in _TEXT_TS_KINDS:
+        row.record["timestamp"] = _compact_zone(rng, row.instant)
+        return "timestamp_compact_zone"
+    return None
+
+
+class _FileWriter:
+    """Writes one file of the benchmark layout from its own seeded streams."""
+
+    def __init__(self, cfg: DayConfig, pop: Population, job: FileJob, omit: frozenset[str]) -> None:
+        self.cfg, self.pop, self.job = cfg, pop, job
+        name = job.file.name
+        self.rng = seeded(cfg.seed, "drop-file", cfg.users, cfg.date.isoformat(), name)
+        self.sessions = itertools.chain.from_iterable(iter_sessions(cfg, pop, stream=name))
+        kind = job.file.kind
+        reasons: dict[str, list[str]] = {}
+        for variant, (reason, kinds, _) in BENCHMARK_VARIANTS.items():
+            if kind in kinds and variant not in omit:
+                reasons.setdefault(reason, []).append(variant)
+        self.variants = [reasons[r] for r in REASONS if r in reasons]
+        self.bad_k = 0
+        self.originals, self.copies = iter(job.originals), iter(job.copies)
+
+    def row(self, category: str) -> PlantedRow:
+        if category == "session":
+            row = next(self.sessions)
+            if self.rng.random() < EDGE_SHARE:
+                row.variant = _at_a_limit(self.rng, self.job.file.kind, row)
+            return row
+        if category == "bad":
+            if not self.variants:
+                raise ValueError(f"every fault that fits {self.job.file.name} is omitted")
+            by_reason = self.variants[self.bad_k % len(self.variants)]
+            variant = by_reason[(self.bad_k // len(self.variants)) % len(by_reason)]
+            self.bad_k += 1
+            reason, _, breaker = BENCHMARK_VARIANTS[variant]
+            base, _ = _lone_event(self.rng, self.cfg, self.pop)
+            record, raw = breaker(self.rng, self.cfg, base)
+            return PlantedRow("", record, raw, reason, variant)
+        if category == "original":
+            return PlantedRow("", _redelivered(self.cfg, self.pop, next(self.originals))[0])
+        later = _redelivered(self.cfg, self.pop, next(self.copies))[1]
+        return PlantedRow("", later, None, "duplicate", "later_copy_other_format")
+
+    def write(self, folder: Path) -> EventStats:
+        job, stats, orphans = self.job, EventStats(), set(self.pop.orphan_ids)
+        counts = {"session": job.sessions, "bad": job.bad, "original": len(job.originals),
+                  "copy": len(job.copies)}  # fmt: skip
+        sink = SINK_OF_KIND[job.file.kind](folder / job.file.name)
+        try:
+            for category in _categories(self.rng, counts):
+                row = self.row(category)
+                row.file = job.file.name
+                sink.write(row)
+                stats.count(row, orphans)
+                if category == "session" and row.variant:
+                    stats.edge_by_variant[row.variant] += 1
+        finally:
+            sink.close()
+        return stats
+
+
+_WORKER: dict[str, Any] = {}  # what forked writer processes inherit (the population is not pickled)
+
+
+def _write_file(job: FileJob) -> EventStats:
+    return _FileWriter(_WORKER["cfg"], _WORKER["pop"], job, _WORKER["omit"]).write(_WORKER["folder"])
+
+
+def write_benchmark_drop(
+    cfg: DayConfig,
+    pop: Population,
+    drop_dir: str | Path,
+    duplicate_share: float = 0.01,
+    jobs: int = 1,
+    omit: Iterable[str] = (),
+) -> EventStats:
+    """Replaces the drop of D with the benchmark layout, one process per file up to `jobs` at a time;
+    the bytes are the same for any `jobs`. `omit` names faults (BENCHMARK_VARIANTS) not to plant."""
+    omit = frozenset(omit)
+    if unknown := omit - set(BENCHMARK_VARIANTS):
+        raise ValueError(f"unknown fault variants {sorted(unknown)}; known: {sorted(BENCHMARK_VARIANTS)}")
+    plan = sorted(benchmark_plan(cfg, duplicate_share), key=lambda j: -j.rows)  # largest files first
+    folder = _fresh_drop_folder(drop_dir, cfg.date)
+    _WORKER.update(cfg=cfg, pop=pop, omit=omit, folder=folder)
+    try:
+        if jobs > 1:
+            import multiprocessing
+
+            with multiprocessing.get_context("fork").Pool(min(jobs, len(plan))) as pool:
+                results = pool.map(_write_file, plan, chunksize=1)
+        else:
+            results = [_write_file(job) for job in plan]
+    finally:
+        _WORKER.clear()
+    stats = EventStats()
+    for result in results:
+        stats.merge(result)
     (folder / SUCCESS_FLAG).write_bytes(b"")
     return stats
 
@@ -889,6 +1214,8 @@ def summary(
             "bad_rows_planted_by_reason": {r: events.bad_by_reason[r] for r in REASONS},
             "bad_rows_planted_by_variant": dict(sorted(events.bad_by_variant.items())),
         }
+        if events.edge_by_variant:
+            out["events"]["good_rows_at_a_limit"] = dict(sorted(events.edge_by_variant.items()))
     return out
 
 

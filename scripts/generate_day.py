@@ -3,13 +3,22 @@
 
     python scripts/generate_day.py --date 2024-01-15 \\
         --source-dsn "postgresql://etl@127.0.0.1:54329/source" --drop-dir .local/drops \\
-        [--users 2000] [--progress-per-day 5000] [--events 20000] [--bad-share 0.02] [--seed 42]
+        [--users 2000] [--progress-per-day 5000 | --progress-week N] [--events 20000]
+        [--bad-share 0.02] [--seed 42] [--layout demo|benchmark] [--duplicate-share 0.01] [--jobs 2]
 
 Replaces `users` and `progress` (Monday of D's ISO week up to D) in the source database, creating the
 database and the schema (sql/demo/source_schema.sql) if missing, and replaces
-<drop-dir>/user_events/<D>/ with six event files and `_SUCCESS`. The same arguments give the same rows
-and byte-identical files. Prints a JSON summary of what was planted (not a prediction of what the
-platform will count), the time taken and the peak memory. The logic is analytics_etl.demo_data.
+<drop-dir>/user_events/<D>/ with the event files and `_SUCCESS`. The same arguments give the same rows
+and byte-identical files (whatever --jobs). Prints a JSON summary of what was planted (not a
+prediction of what the platform will count), the time taken and the peak memory. The logic is
+scripts/demo_data.py.
+
+Layouts: `demo` (the default) writes six files, one per format variant, with `--bad-share` of the
+rows faulty, duplicates included. `benchmark` writes eleven files shaped like a production drop (40%
+JSON lines, 20% gzip JSON lines, 15% CSV, 10% gzip CSV, 15% Parquet, by rows), with `--bad-share` of
+the rows faulty over every other reason (the issue-10 rules included: a user_id that is not a UUID, a
+page over 2,048 bytes) plus `--duplicate-share` later copies in another format, one process per file
+(`--jobs`). `--omit-fault NAME` leaves one kind of faulty row out (benchmark layout).
 """
 
 from __future__ import annotations
@@ -26,7 +35,15 @@ from pathlib import Path
 # The generator sits beside this script; it reads its statements through the platform's sql module.
 sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1] / "plugins")]
 
-from demo_data import DayConfig, build_population, load_source, summary, write_event_drop  # noqa: E402
+from demo_data import (  # noqa: E402
+    BENCHMARK_VARIANTS,
+    DayConfig,
+    build_population,
+    load_source,
+    summary,
+    write_benchmark_drop,
+    write_event_drop,
+)
 
 
 def _date(text: str) -> dt.date:
@@ -62,34 +79,55 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--source-dsn", required=True, help="libpq DSN or URI of the source database")
     parser.add_argument("--drop-dir", type=Path, required=True, help="root of the file drops (etl_drop_dir)")
     parser.add_argument("--users", type=_positive, default=2000)
-    parser.add_argument("--progress-per-day", type=_count, default=5000)
+    progress = parser.add_mutually_exclusive_group()
+    progress.add_argument("--progress-per-day", type=_count, default=5000)
+    progress.add_argument(
+        "--progress-week", type=_count, help="rows from Monday to D in total, spread evenly"
+    )
     parser.add_argument("--events", type=_count, default=20000, help="rows in the drop, bad ones included")
     parser.add_argument("--bad-share", type=_share, default=0.02)
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--layout", choices=("demo", "benchmark"), default="demo")
+    parser.add_argument("--duplicate-share", type=_share, default=0.01, help="benchmark layout only")
+    parser.add_argument(
+        "--jobs", type=_positive, default=1, help="processes writing files (benchmark layout)"
+    )
+    parser.add_argument("--omit-fault", action="append", default=[], choices=sorted(BENCHMARK_VARIANTS),
+                        metavar="NAME", help="a faulty-row variant not to plant (benchmark layout; repeatable)")  # fmt: skip
     return parser.parse_args(argv)
 
 
-def _peak_rss_mb() -> float:
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # Linux: KiB
+def _peak_rss_mb(who: int = resource.RUSAGE_SELF) -> float:
+    return round(resource.getrusage(who).ru_maxrss / 1024, 1)  # Linux: KiB
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     cfg = DayConfig(date=args.date, users=args.users, progress_per_day=args.progress_per_day,
-                    events=args.events, bad_share=args.bad_share, seed=args.seed)  # fmt: skip
+                    events=args.events, bad_share=args.bad_share, seed=args.seed,
+                    progress_week=args.progress_week)  # fmt: skip
     started = time.perf_counter()
     pop = build_population(cfg)
     progress = load_source(args.source_dsn, cfg, pop)
     loaded = time.perf_counter()
     print(f"source loaded: {sum(progress.rows_per_day.values())} progress rows in {loaded - started:.1f} s, "
           f"peak RSS {_peak_rss_mb()} MB", file=sys.stderr)  # fmt: skip
-    events = write_event_drop(cfg, pop, args.drop_dir)
+    if args.layout == "benchmark":
+        events = write_benchmark_drop(
+            cfg, pop, args.drop_dir, args.duplicate_share, args.jobs, args.omit_fault
+        )
+    else:
+        events = write_event_drop(cfg, pop, args.drop_dir)
     done = time.perf_counter()
     print(f"drop written: {cfg.events} event rows in {done - loaded:.1f} s, peak RSS {_peak_rss_mb()} MB",
           file=sys.stderr)  # fmt: skip
     out = summary(cfg, pop, progress, events)
+    if args.layout == "benchmark":
+        out["layout"] = {"name": "benchmark", "duplicate_share": args.duplicate_share,
+                         "omitted_faults": sorted(args.omit_fault)}  # fmt: skip
     out["runtime"] = {"source_seconds": round(loaded - started, 2), "drop_seconds": round(done - loaded, 2),
-                      "peak_rss_mb": _peak_rss_mb()}  # fmt: skip
+                      "peak_rss_mb": _peak_rss_mb(),
+                      "peak_rss_mb_writer_processes": _peak_rss_mb(resource.RUSAGE_CHILDREN)}  # fmt: skip
     print(json.dumps(out, indent=2))
     return 0
 

@@ -166,8 +166,9 @@ def test_copy_stream_of_progress_runs_in_bounded_memory(pop: dd.Population) -> N
 
 
 # -- the event drop, read back ----------------------------------------------------------------------------
-ISO_WITH_ZONE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})")
+ISO_WITH_ZONE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}(:?\d{2})?)")
 EVENT_TYPES = {"page_view", "click", "session_start", "session_end"}
+UUID_TEXT = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 MALFORMED = object()
 
 
@@ -250,6 +251,8 @@ def reason_of(event: Any, day: dt.date) -> str | None:
     if instant is None:
         return "invalid_timestamp"
     if "duration_ms" in props and not _non_negative_int(props["duration_ms"]):
+        return "invalid_value"
+    if not UUID_TEXT.fullmatch(event["user_id"]) or len(str(props.get("page", "")).encode()) > 2048:
         return "invalid_value"
     start = dt.datetime.combine(day, dt.time(), dt.UTC)
     if not start <= instant < start + dt.timedelta(days=1):
@@ -411,3 +414,125 @@ def test_summary_reports_what_was_planted(drop: tuple[Path, dd.EventStats], pop:
 def test_selection_sets_exactly_k_flags(n: int, k: int) -> None:
     flags = list(dd.selection(dd.seeded(1, "x"), n, k))
     assert (len(flags), sum(flags)) == (n, k)
+
+
+# -- the benchmark layout ------------------------------------------------------------------------------------
+BENCH = dd.DayConfig(date=WED, users=400, events=20_000, bad_share=0.03, seed=5, progress_week=1000)
+
+
+@pytest.fixture(scope="module")
+def bench_drop(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dd.EventStats]:
+    root = tmp_path_factory.mktemp("bench")
+    stats = dd.write_benchmark_drop(BENCH, dd.build_population(BENCH), root, duplicate_share=0.01, jobs=2)
+    return dd.drop_folder(root, WED), stats
+
+
+def test_benchmark_layout_has_eleven_files_sized_by_share(bench_drop: tuple[Path, dd.EventStats]) -> None:
+    folder, stats = bench_drop
+    names = sorted(p.name for p in folder.iterdir())
+    assert names == sorted([*(f.name for f in dd.BENCHMARK_FILES), "_SUCCESS"])
+    assert sum(stats.rows_per_file.values()) == BENCH.events
+    share: Counter[str] = Counter()
+    for f in dd.BENCHMARK_FILES:
+        fmt = f.name.split(".", 1)[1]
+        share["parquet" if f.kind.startswith("parquet") else fmt] += (
+            stats.rows_per_file[f.name] / BENCH.events
+        )
+    assert {k: round(v, 3) for k, v in share.items()} == {
+        "jsonl": 0.40, "jsonl.gz": 0.20, "csv": 0.15, "csv.gz": 0.10, "parquet": 0.15
+    }  # fmt: skip
+    assert pa.types.is_map(pq.read_schema(folder / "events_10.parquet").field("properties").type)
+    assert pq.read_schema(folder / "events_09.parquet").field("properties").type.num_fields == 3
+
+
+def test_benchmark_faults_are_judged_as_planted(bench_drop: tuple[Path, dd.EventStats]) -> None:
+    folder, stats = bench_drop
+    rows = read_drop(folder)
+    assert Counter(file for file, _, _ in rows) == stats.rows_per_file
+    rejected, kept = judge(rows, WED)
+    assert rejected == stats.bad_by_reason
+    assert len(kept) == stats.good_rows
+    assert set(stats.bad_by_variant) == {*dd.BENCHMARK_VARIANTS, "later_copy_other_format"}
+    assert sum(stats.bad_by_reason.values()) - stats.bad_by_reason["duplicate"] == round(BENCH.events * 0.03)
+    assert stats.bad_by_reason["duplicate"] == round(BENCH.events * 0.01)
+    assert all(stats.bad_by_reason[r] > 0 for r in dd.REASONS)
+
+
+def test_benchmark_new_rules_and_limits(bench_drop: tuple[Path, dd.EventStats]) -> None:
+    folder, stats = bench_drop
+    rows = read_drop(folder)
+    pages = [len(e["properties"]["page"].encode()) for _, _, e in rows
+             if e is not MALFORMED and len(str(e.get("properties", {}).get("page", "")).encode()) >= 2048]  # fmt: skip
+    assert 2048 in pages and any(n > 2048 for n in pages)
+    _, kept = judge(rows, WED)
+    kept_pages = {e["properties"].get("page") for _, _, e in kept}
+    assert {len(p.encode()) for p in kept_pages if p and len(p) > 100} == {2048}
+    assert any(p and len(p) < 2048 and len(p.encode()) == 2048 for p in kept_pages), "multi-byte at the limit"
+    assert any(e["user_id"] != e["user_id"].lower() for _, _, e in kept), "upper-case uuids are kept"
+    assert set(stats.edge_by_variant) == {
+        "page_of_2048_bytes",
+        "user_id_upper_case",
+        "timestamp_compact_zone",
+    }
+    texts = [e["timestamp"] for _, _, e in kept if isinstance(e["timestamp"], str)]
+    for form in (r"T\d\d:\d\dZ", r":\d\d[+-]\d{4}", r":\d\d[+-]\d\d"):  # minutes only, +hhmm, +hh
+        assert any(re.search(form + "$", t) for t in texts), form
+
+
+def test_benchmark_duplicates_are_later_copies_in_another_format(
+    bench_drop: tuple[Path, dd.EventStats],
+) -> None:
+    folder, stats = bench_drop
+    kind = {f.name: f.kind for f in dd.BENCHMARK_FILES}
+    by_id: dict[str, list[tuple[dt.datetime, str]]] = defaultdict(list)
+    for file, _, event in read_drop(folder):
+        if not reason_of(event, WED):
+            by_id[event["event_id"]].append((_instant(event["timestamp"]), file))
+    copies = [sorted(v) for v in by_id.values() if len(v) > 1]
+    assert len(copies) == stats.bad_by_reason["duplicate"]
+    for (first, first_file), (later, later_file) in copies:
+        assert first < later
+        assert dd.FAMILY_OF_KIND[kind[first_file]] != dd.FAMILY_OF_KIND[kind[later_file]]
+
+
+def test_benchmark_bytes_do_not_depend_on_the_number_of_processes(
+    tmp_path: Path, bench_drop: tuple[Path, dd.EventStats]
+) -> None:
+    stats = dd.write_benchmark_drop(BENCH, dd.build_population(BENCH), tmp_path, duplicate_share=0.01, jobs=1)
+    assert _digests(dd.drop_folder(tmp_path, WED)) == _digests(bench_drop[0])
+    assert stats == bench_drop[1]
+
+
+def test_benchmark_faults_can_be_omitted(tmp_path: Path) -> None:
+    cfg = dd.DayConfig(date=WED, users=50, events=3000, bad_share=0.05, seed=2)
+    omit = ("user_id_not_uuid", "page_over_2048_bytes")
+    stats = dd.write_benchmark_drop(cfg, dd.build_population(cfg), tmp_path, omit=omit)
+    assert not set(omit) & set(stats.bad_by_variant)
+    assert sum(stats.bad_by_reason.values()) == round(3000 * 0.05) + round(3000 * 0.01)
+    with pytest.raises(ValueError, match="unknown fault"):
+        dd.write_benchmark_drop(cfg, dd.build_population(cfg), tmp_path, omit=("no_such_fault",))
+
+
+def test_benchmark_tiny_day_still_adds_up(tmp_path: Path) -> None:
+    cfg = dd.DayConfig(date=WED, users=3, events=11, bad_share=0.5, seed=2)
+    stats = dd.write_benchmark_drop(cfg, dd.build_population(cfg), tmp_path, duplicate_share=0.2)
+    assert sum(stats.rows_per_file.values()) == 11
+    rejected, kept = judge(read_drop(dd.drop_folder(tmp_path, WED)), WED)
+    assert rejected == stats.bad_by_reason and len(kept) == stats.good_rows
+
+
+@pytest.mark.parametrize(
+    ("total", "weights"), [(10, [1, 1, 1]), (0, [0.4, 0.6]), (1001, [0.12] * 3 + [0.64])]
+)
+def test_apportion_adds_up(total: int, weights: list[float]) -> None:
+    parts = dd.apportion(total, weights)
+    assert sum(parts) == total and all(
+        abs(p - total * w / sum(weights)) < 1 for p, w in zip(parts, weights, strict=True)
+    )
+
+
+def test_progress_week_spreads_its_rows_over_the_days_so_far() -> None:
+    cfg = dd.DayConfig(date=WED, users=50, progress_week=1000, seed=1)
+    assert [cfg.progress_rows_on(d) for d in cfg.days] == [334, 333, 333]
+    stats = dd.ProgressStats()
+    assert len(list(dd.iter_progress_week(cfg, dd.build_population(cfg), stats))) == 1000
