@@ -108,3 +108,46 @@ def test_sink_partitions_and_keys():
     assert by_table["learning_progress"].key((U1, "math", MONDAY, 1, 1, None)) == (U1, "math")
     assert by_table["user_engagement"].manifest_insert and by_table["learning_progress"].manifest_insert
     assert by_table["page_view_stats"].manifest_insert is None  # its partition is its own manifest
+
+
+def test_key_text_longer_than_cassandra_allows_is_refused_before_sending():
+    at_limit = "é" * (convert.MAX_KEY_BYTES // 2) + "a"  # 65,535 bytes in UTF-8
+    row = {"date": D, "hour": 1, "page": at_limit, "view_count": 1}
+    assert convert.convert_page_view_stats(row, D)[2] == at_limit
+    with pytest.raises(ValueError, match="column page: 65537 bytes, longer than the 65535 bytes"):
+        convert.convert_page_view_stats({**row, "page": at_limit + "é"}, D)
+
+
+def test_a_row_a_table_refuses_names_the_table_and_its_key():
+    from analytics_etl.cassandra.errors import SinkRefusedRow
+
+    sink = next(s for s in tables.SINKS if s.table == "page_view_stats")
+    good = {"date": D, "hour": 1, "page": "/a", "view_count": 1}
+    bad = {"date": D, "hour": 2, "page": "/b" * 100, "view_count": 2**63}
+    with pytest.raises(SinkRefusedRow) as err:
+        sink.rows([good, bad], D)
+    assert err.value.key == {"date": D, "hour": 2, "page": "/b" * 100}
+    assert str(err.value) == (
+        "Cassandra refuses the row of page_view_stats with key (date=2024-01-17, hour=2, "
+        f"page={('/b' * 40)!r}... (200 bytes)): column view_count: {2**63} does not fit a 64-bit "
+        "Cassandra integer"
+    )
+    assert sink.rows([good], D) == [(D, 1, "/a", 1)]
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        (None, "null"),
+        (U1, str(U1)),
+        (D, "2024-01-17"),
+        ("short", "'short'"),
+        (7, "7"),
+        ("ü" * 81, repr("ü" * 80) + "... (162 bytes)"),
+        (b"x" * 81, repr(b"x" * 80) + "... (81 bytes)"),
+    ],
+)
+def test_values_in_messages_are_cut_to_80_characters_with_their_byte_length(value, shown):
+    from analytics_etl.cassandra.errors import show_value
+
+    assert show_value(value) == shown

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from analytics_etl.cassandra import load, manifest, outputs, tables
+from analytics_etl.cassandra import load, outputs, tables
 from analytics_etl.cassandra import settings as cs
 from analytics_etl.paths import RunPaths
 
@@ -55,12 +55,12 @@ class RecordingWriter:
         self.previous = previous
         self.calls: list[tuple[str, list]] = []
 
-    def execute_many(self, name: str, params: list[tuple]) -> None:
+    def write(self, name: str, params: list[tuple], **kwargs) -> None:
         self.calls.append((name, list(params)))
 
-    def read_keys(self, name: str, partition: dt.date, key_columns) -> pa.Table:
-        self.calls.append((name, [(partition,)]))
-        return manifest.keys_table(key_columns, self.previous)
+    def read(self, name: str, params: tuple, consume, **kwargs):
+        self.calls.append((name, [params]))
+        return consume(iter(self.previous))
 
 
 def test_load_sink_lists_keys_before_rows_and_deletes_only_stale_keys_last(tmp_path):

@@ -136,3 +136,11 @@ def test_cassandra_configured_follows_the_airflow_connection(monkeypatch):
     assert cs.cassandra_configured("cassandra_unit_probe") is False
     monkeypatch.setenv("AIRFLOW_CONN_CASSANDRA_UNIT_PROBE", "cassandra://db.example:9042/analytics")
     assert cs.cassandra_configured("cassandra_unit_probe") is True
+
+
+def test_request_timeout_is_a_variable_in_seconds():
+    assert cs.read_settings(lambda key: None).request_timeout == cs.DEFAULT_REQUEST_TIMEOUT
+    assert cs.read_settings({cs.VAR_REQUEST_TIMEOUT: "120"}.get).request_timeout == 120
+    for bad in ("0", "601", "soon"):
+        with pytest.raises(ValueError, match=cs.VAR_REQUEST_TIMEOUT):
+            cs.parse_settings(request_timeout=bad)

@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from typing import Any
 from uuid import UUID
 
+# Cassandra stores the length of a key component in 16 bits: longer text in a key is refused.
+MAX_KEY_BYTES = 65_535
 _INT32 = (-(2**31), 2**31 - 1)
 _INT64 = (-(2**63), 2**63 - 1)
 
@@ -67,6 +69,17 @@ def to_text(value: Any, column: str) -> str:
     return value
 
 
+def to_key_text(value: Any, column: str) -> str:
+    """Text that is part of a primary key: at most 65,535 bytes in UTF-8."""
+    text = to_text(value, column)
+    if len(text) * 4 > MAX_KEY_BYTES and len(text.encode("utf-8")) > MAX_KEY_BYTES:
+        raise ValueError(
+            f"column {column}: {len(text.encode('utf-8'))} bytes, longer than the {MAX_KEY_BYTES} "
+            "bytes Cassandra allows in a key"
+        )
+    return text
+
+
 def required(row: Mapping[str, Any], column: str) -> Any:
     value = row.get(column)
     if value is None:
@@ -85,7 +98,7 @@ def convert_page_view_stats(row: Mapping[str, Any], partition: dt.date) -> tuple
     return (
         _check_partition(to_date(required(row, "date"), "date"), partition, "date"),
         to_int(required(row, "hour"), "hour"),
-        to_text(required(row, "page"), "page"),
+        to_key_text(required(row, "page"), "page"),
         to_int(required(row, "view_count"), "view_count", bits=64),
     )
 
@@ -108,7 +121,7 @@ def convert_learning_progress(row: Mapping[str, Any], partition: dt.date) -> tup
     score = row.get("average_score")
     return (
         to_uuid(required(row, "user_id"), "user_id"),
-        to_text(required(row, "subject"), "subject"),
+        to_key_text(required(row, "subject"), "subject"),
         _check_partition(to_date(required(row, "week_start"), "week_start"), partition, "week_start"),
         to_int(required(row, "lessons_completed"), "lessons_completed"),
         to_int(required(row, "time_spent_minutes"), "time_spent_minutes"),

@@ -25,16 +25,19 @@ VAR_CONSISTENCY = "etl_cassandra_consistency"
 VAR_CONCURRENCY = "etl_cassandra_concurrency"
 VAR_BATCH_SIZE = "etl_cassandra_batch_size"
 VAR_MAX_RETRIES = "etl_cassandra_max_retries"
+VAR_REQUEST_TIMEOUT = "etl_cassandra_request_timeout"
 
 DEFAULT_REPLICATION: dict[str, Any] = {"class": "SimpleStrategy", "replication_factor": 1}
 DEFAULT_CONSISTENCY = "LOCAL_QUORUM"
 DEFAULT_CONCURRENCY = 64
 DEFAULT_BATCH_SIZE = 5_000
 DEFAULT_MAX_RETRIES = 5
+DEFAULT_REQUEST_TIMEOUT = 30
 
 MAX_CONCURRENCY = 2_048
 MAX_BATCH_SIZE = 100_000
 MAX_RETRIES = 20
+MAX_REQUEST_TIMEOUT = 600
 
 # The sink writes and reads, so levels only valid for one of them (ANY) or for lightweight
 # transactions (SERIAL, LOCAL_SERIAL) are refused.
@@ -55,6 +58,7 @@ class CassandraSettings:
     concurrency: int = DEFAULT_CONCURRENCY
     batch_size: int = DEFAULT_BATCH_SIZE
     max_retries: int = DEFAULT_MAX_RETRIES
+    request_timeout: int = DEFAULT_REQUEST_TIMEOUT  # seconds the driver waits for one request
 
 
 def parse_replication(raw: Any) -> dict[str, str]:
@@ -125,6 +129,7 @@ def parse_settings(
     concurrency: Any = None,
     batch_size: Any = None,
     max_retries: Any = None,
+    request_timeout: Any = None,
 ) -> CassandraSettings:
     """Validate raw values (None or "" means the default); raises ValueError naming the variable."""
 
@@ -141,6 +146,11 @@ def parse_settings(
             f"variable {VAR_BATCH_SIZE}", given(batch_size, DEFAULT_BATCH_SIZE), maximum=MAX_BATCH_SIZE
         ),
         max_retries=_bounded_retries(given(max_retries, DEFAULT_MAX_RETRIES)),
+        request_timeout=_positive_int(
+            f"variable {VAR_REQUEST_TIMEOUT}",
+            given(request_timeout, DEFAULT_REQUEST_TIMEOUT),
+            maximum=MAX_REQUEST_TIMEOUT,
+        ),
     )
 
 
@@ -164,6 +174,7 @@ def read_settings(get: Callable[[str], Any] | None = None) -> CassandraSettings:
         concurrency=get(VAR_CONCURRENCY),
         batch_size=get(VAR_BATCH_SIZE),
         max_retries=get(VAR_MAX_RETRIES),
+        request_timeout=get(VAR_REQUEST_TIMEOUT),
     )
 
 

@@ -13,6 +13,7 @@ from analytics_etl.cassandra.convert import (
     convert_user_engagement,
     week_start,
 )
+from analytics_etl.cassandra.errors import SinkRefusedRow
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,7 @@ class Sink:
 
     table: str
     columns: tuple[str, ...]  # Parquet columns, in the insert statement's order
+    primary_key: tuple[str, ...]  # the table's primary key columns (for messages)
     key_positions: tuple[int, ...]  # where the key within the partition sits in a converted row
     key_columns: tuple[str, ...]
     convert: Callable[[Mapping[str, Any], dt.date], tuple[Any, ...]]
@@ -40,6 +42,23 @@ class Sink:
     def key(self, row: Sequence[Any]) -> tuple[Any, ...]:
         return tuple(row[i] for i in self.key_positions)
 
+    def rows(self, records: Sequence[Mapping[str, Any]], partition: dt.date) -> list[tuple[Any, ...]]:
+        """Output rows converted to bound values; a row Cassandra would refuse raises `SinkRefusedRow`."""
+        converted = []
+        for record in records:
+            try:
+                converted.append(self.convert(record, partition))
+            except ValueError as err:
+                key = {column: record.get(column) for column in self.primary_key}
+                raise SinkRefusedRow(self.table, key, str(err)) from None
+        return converted
+
+    def refused(self, params: Sequence[Any], reason: str) -> SinkRefusedRow:
+        """The error for a row (bound values of the insert) that Cassandra refused with `reason`."""
+        return SinkRefusedRow(
+            self.table, {c: params[self.columns.index(c)] for c in self.primary_key}, reason
+        )
+
 
 def _same_day(date: dt.date) -> dt.date:
     return date
@@ -49,6 +68,7 @@ SINKS = (
     Sink(
         table="page_view_stats",
         columns=("date", "hour", "page", "view_count"),
+        primary_key=("date", "hour", "page"),
         key_positions=(1, 2),
         key_columns=("hour", "page"),
         convert=convert_page_view_stats,
@@ -66,6 +86,7 @@ SINKS = (
             "total_time_minutes",
             "engagement_score",
         ),
+        primary_key=("user_id", "date"),
         key_positions=(0,),
         key_columns=("user_id",),
         convert=convert_user_engagement,
@@ -84,6 +105,7 @@ SINKS = (
             "time_spent_minutes",
             "average_score",
         ),
+        primary_key=("user_id", "subject", "week_start"),
         key_positions=(0, 1),
         key_columns=("user_id", "subject"),
         convert=convert_learning_progress,
