@@ -1,0 +1,1 @@
+COPY (SELECT id::text, name, email FROM users) TO STDOUT WITH (FORMAT csv)

@@ -1,0 +1,2 @@
+-- The fields of a Parquet file's `properties` struct.
+DESCRIBE SELECT properties.* FROM parquet_source;
