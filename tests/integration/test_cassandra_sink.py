@@ -1,4 +1,5 @@
-"""The Cassandra sink against a real Cassandra server: schema, load, rerun, interrupted load.
+"""The Cassandra sink against a real Cassandra server: schema, load, rerun, interrupted load,
+refused rows, the per-key manifests of earlier versions.
 
 Runs only when CASSANDRA_HOST names a server (`host` or `host:port`, optional CASSANDRA_USERNAME and
 CASSANDRA_PASSWORD); every test works in a throwaway keyspace (the `schema` of the cassandra_default
@@ -17,8 +18,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from analytics_etl.cassandra import load, schema
+from analytics_etl.cassandra import load, manifest, schema, tables, writer
 from analytics_etl.cassandra import settings as cs
+from analytics_etl.cassandra.errors import SinkRefusedRow
 from analytics_etl.paths import RunPaths
 from tests.output_schemas import OUTPUT_SCHEMAS
 
@@ -131,20 +133,27 @@ def _run(tmp_path: Path, date: dt.date, run_id: str, pvs, ue, lp) -> dict[str, i
 
 
 def _contents(session, keyspace: str) -> dict[str, set[tuple]]:
-    """Every row of every table of the throwaway keyspace (test data only: a scan is fine here)."""
+    """Every row of every table of the throwaway keyspace (test data only: a scan is fine here), and
+    the keys each manifest lists, as (partition, *key)."""
     scans = {
         "page_view_stats": "SELECT date, hour, page, view_count FROM {keyspace}.page_view_stats",
         "user_engagement": "SELECT user_id, date, total_events, unique_pages, session_count, "
         "total_time_minutes, engagement_score FROM {keyspace}.user_engagement",
         "learning_progress": "SELECT user_id, subject, week_start, lessons_completed, time_spent_minutes, "
         "average_score FROM {keyspace}.learning_progress",
-        "user_engagement_keys": "SELECT date, user_id FROM {keyspace}.user_engagement_keys",
-        "learning_progress_keys": "SELECT week_start, user_id, subject FROM {keyspace}.learning_progress_keys",
     }
-    return {
+    contents = {
         table: {tuple(row) for row in session.execute(schema.render(cql, keyspace))}
         for table, cql in scans.items()
     }
+    contents["user_engagement_manifest"] = set()
+    contents["learning_progress_manifest"] = set()
+    chunks = "SELECT table_name, partition_date, key_set FROM {keyspace}.key_manifest"
+    for table, partition, blob in session.execute(schema.render(chunks, keyspace)):
+        columns = next(s.key_columns for s in tables.SINKS if s.table == table)
+        for key in manifest.decode_chunk(blob, columns).to_pylist():
+            contents[f"{table}_manifest"].add((partition, uuid.UUID(key["user_id"]), *list(key.values())[1:]))
+    return contents
 
 
 def _expected(pvs, ue, lp) -> dict[str, set[tuple]]:
@@ -178,8 +187,8 @@ def _expected(pvs, ue, lp) -> dict[str, set[tuple]]:
             )
             for r in lp
         },
-        "user_engagement_keys": {(cdate(r["date"]), uuid.UUID(r["user_id"])) for r in ue},
-        "learning_progress_keys": {
+        "user_engagement_manifest": {(cdate(r["date"]), uuid.UUID(r["user_id"])) for r in ue},
+        "learning_progress_manifest": {
             (cdate(r["week_start"]), uuid.UUID(r["user_id"]), r["subject"]) for r in lp
         },
     }
@@ -189,25 +198,24 @@ def _union(*parts: dict[str, set[tuple]]) -> dict[str, set[tuple]]:
     return {table: set().union(*(p[table] for p in parts)) for table in parts[0]}
 
 
-def _hook_session():
-    from airflow.providers.apache.cassandra.hooks.cassandra import CassandraHook
+def _sink_cluster():
+    """A cluster configured as the sink configures it, from the cassandra_default connection."""
+    from airflow.sdk import BaseHook
 
-    hook = CassandraHook(cassandra_conn_id="cassandra_default")
-    name = cs.keyspace_name(hook.keyspace)
-    hook.keyspace = None
-    return hook, name
+    conn = BaseHook.get_connection("cassandra_default")
+    return writer.cluster_for(conn, cs.parse_settings()), cs.keyspace_name(conn.schema)
 
 
 def test_schema_is_created_once_and_matches_the_contract(keyspace, cluster_session):
-    hook, name = _hook_session()
+    cluster, name = _sink_cluster()
     assert name == keyspace
     replication = cs.parse_replication(cs.DEFAULT_REPLICATION)
     try:
-        session = hook.get_conn()
+        session = cluster.connect()
         schema.ensure_schema(session, keyspace, replication)
         schema.ensure_schema(session, keyspace, replication)  # idempotent: nothing to do the second time
     finally:
-        hook.shutdown_cluster()
+        cluster.shutdown()
 
     cluster_session.cluster.refresh_schema_metadata()
     ks = cluster_session.cluster.metadata.keyspaces[keyspace]
@@ -216,8 +224,7 @@ def test_schema_is_created_once_and_matches_the_contract(keyspace, cluster_sessi
         "page_view_stats": (["date"], [("hour", True), ("page", False)]),
         "user_engagement": (["user_id"], [("date", True)]),
         "learning_progress": (["user_id", "subject"], [("week_start", True)]),
-        "user_engagement_keys": (["date"], [("user_id", False)]),
-        "learning_progress_keys": (["week_start"], [("user_id", False), ("subject", False)]),
+        "key_manifest": (["table_name", "partition_date"], [("generation", False), ("chunk", False)]),
     }
     assert set(ks.tables) == set(expected)
     for table, (partition, clustering) in expected.items():
@@ -238,6 +245,14 @@ def test_schema_is_created_once_and_matches_the_contract(keyspace, cluster_sessi
     assert lp_types["average_score"] == "double" and lp_types["week_start"] == "date"
     pvs_types = {c.name: c.cql_type for c in ks.tables["page_view_stats"].columns.values()}
     assert pvs_types == {"date": "date", "hour": "int", "page": "text", "view_count": "bigint"}
+    manifest_types = {c.name: c.cql_type for c in ks.tables["key_manifest"].columns.values()}
+    assert manifest_types == {
+        "table_name": "text",
+        "partition_date": "date",
+        "generation": "int",
+        "chunk": "int",
+        "key_set": "blob",
+    }
 
 
 def test_rerun_leaves_exactly_the_latest_rows_of_the_day(keyspace, cluster_session, tmp_path):
@@ -302,12 +317,12 @@ def test_a_load_killed_half_way_is_cleaned_up_by_the_next_run(keyspace, cluster_
         [_ue(U[0], D, 1, 0.3), _ue(U[1], D, 1, 0.3), _ue(U[2], D - dt.timedelta(days=1), 1, 0.3)],
         [_lp(U[0], "math", MONDAY, 1, None)],
     )
-    with pytest.raises(ValueError, match="only writes date = 2024-01-17"):
+    with pytest.raises(SinkRefusedRow, match="only writes date = 2024-01-17"):
         _run(tmp_path / "broken", D, "scheduled__broken", *broken)
     written = _contents(cluster_session, keyspace)
     assert written["user_engagement"], "the first batch should have been written before the failure"
     # every row the broken load wrote is listed in the manifest
-    assert {(row[1], row[0]) for row in written["user_engagement"]} <= written["user_engagement_keys"]
+    assert {(row[1], row[0]) for row in written["user_engagement"]} <= written["user_engagement_manifest"]
 
     fixed = (
         [_pvs(D, 2, "/y", 4)],
@@ -316,3 +331,60 @@ def test_a_load_killed_half_way_is_cleaned_up_by_the_next_run(keyspace, cluster_
     )
     _run(tmp_path / "fixed", D, "manual__fixed", *fixed)
     assert _contents(cluster_session, keyspace) == _expected(*fixed)
+
+
+def test_pages_at_the_contracts_limit_land_and_a_key_cassandra_refuses_is_named(
+    keyspace, cluster_session, tmp_path
+):
+    at_limit = ["é" * 1024, "a" * 2048, "😀" * 512]  # 2,048 bytes each in UTF-8 (contract 3)
+    pvs = [_pvs(D, hour, page, 1) for hour, page in enumerate(at_limit)]
+    _run(tmp_path / "limit", D, "scheduled__limit", pvs, [], [])
+    assert {row[2] for row in _contents(cluster_session, keyspace)["page_view_stats"]} == set(at_limit)
+
+    # past the gate and the converters, the server itself refuses a key over 65,535 bytes: the
+    # writer reports it as a refused row at once, never as something to retry
+    cluster, _ = _sink_cluster()
+    try:
+        session = cluster.connect()
+        sink = next(s for s in tables.SINKS if s.table == "page_view_stats")
+        sleeps: list[float] = []
+        w = writer.Writer(session, cs.parse_settings(), keyspace, sleep=sleeps.append)
+        with pytest.raises(SinkRefusedRow) as err:
+            w.write(sink.insert, [(D, 5, "/" + "x" * 70_004, 1)], refused=sink.refused)
+    finally:
+        cluster.shutdown()
+    assert sleeps == []
+    message = str(err.value)
+    assert "page_view_stats" in message and "hour=5" in message and "(70005 bytes)" in message
+    assert "65535" in message
+
+
+def test_the_per_key_manifest_of_an_earlier_version_is_honoured_then_dropped(
+    keyspace, cluster_session, tmp_path
+):
+    first = ([], [_ue(U[0], D, 1, 0.3)], [])
+    _run(tmp_path / "first", D, "scheduled__first", *first)  # creates the schema
+    # what an earlier version of the sink left: a row of U[1] listed in its per-key manifest of D
+    for cql, params in [
+        (
+            "CREATE TABLE {keyspace}.user_engagement_keys (date date, user_id uuid, "
+            "PRIMARY KEY ((date), user_id))",
+            (),
+        ),
+        ("INSERT INTO {keyspace}.user_engagement_keys (date, user_id) VALUES (%s, %s)", (D, U[1])),
+        (
+            "INSERT INTO {keyspace}.user_engagement (user_id, date, total_events, unique_pages, "
+            "session_count, total_time_minutes, engagement_score) VALUES (%s, %s, 1, 1, 1, 1, 0.3)",
+            (U[1], D),
+        ),
+    ]:
+        cluster_session.execute(schema.render(cql, keyspace), params, timeout=120)
+
+    second = ([], [_ue(U[2], D, 2, 0.6)], [])
+    counts = _run(tmp_path / "second", D, "manual__second", *second)
+    assert counts["user_engagement_deleted"] == 2  # U[0] of the first load, U[1] of the old version
+    assert _contents(cluster_session, keyspace) == _expected(*second)
+    legacy = cluster_session.execute(
+        schema.render("SELECT user_id FROM {keyspace}.user_engagement_keys WHERE date = %s", keyspace), (D,)
+    )
+    assert list(legacy) == []

@@ -6,6 +6,7 @@ import datetime as dt
 import re
 import uuid
 
+import pyarrow as pa
 import pytest
 
 from analytics_etl.cassandra import convert, tables
@@ -104,10 +105,54 @@ def test_sink_partitions_and_keys():
     assert by_table["page_view_stats"].partition_of(D) == D
     assert by_table["user_engagement"].partition_of(D) == D
     assert by_table["learning_progress"].partition_of(D) == MONDAY
-    assert by_table["page_view_stats"].key((D, 10, "/a", 3)) == (10, "/a")
-    assert by_table["learning_progress"].key((U1, "math", MONDAY, 1, 1, None)) == (U1, "math")
-    assert by_table["user_engagement"].manifest_insert and by_table["learning_progress"].manifest_insert
-    assert by_table["page_view_stats"].manifest_insert is None  # its partition is its own manifest
+    assert by_table["page_view_stats"].keys_in_partition  # partitioned by date: lists its own keys
+    assert not by_table["user_engagement"].keys_in_partition  # partitioned by user: key_manifest
+    assert not by_table["learning_progress"].keys_in_partition
+    for sink in tables.SINKS:
+        assert set(sink.key_columns) < set(sink.primary_key) <= set(sink.columns)
+        assert len(set(sink.primary_key) - set(sink.key_columns)) == 1  # the partition a load replaces
+
+
+def test_keys_of_a_batch_are_canonical_and_typed():
+    sink = next(s for s in tables.SINKS if s.table == "learning_progress")
+    batch = pa.record_batch({"user_id": [str(U1), str(U2).upper()], "subject": ["math", "art"]})
+    keys = sink.keys_of(batch)
+    assert keys.to_pylist() == [
+        {"user_id": str(U1), "subject": "math"},
+        {"user_id": str(U2), "subject": "art"},
+    ]
+    pvs = next(s for s in tables.SINKS if s.table == "page_view_stats")
+    hours = pvs.keys_of(pa.record_batch({"hour": pa.array([3, 23], pa.int32()), "page": ["/a", "/b"]}))
+    assert hours.schema.field("hour").type == pa.int64() and hours.column("hour").to_pylist() == [3, 23]
+
+
+@pytest.mark.parametrize(
+    ("column", "values", "message"),
+    [
+        ("user_id", [str(U1), "not-a-uuid"], "user_id: 'not-a-uuid' is not a UUID"),
+        ("user_id", [None], "column user_id is null"),
+        ("subject", ["é" * 40_000], "column subject: 80000 bytes, longer than the 65535 bytes"),
+    ],
+)
+def test_a_key_cassandra_would_refuse_is_refused_naming_the_table(column, values, message):
+    from analytics_etl.cassandra.errors import SinkRefusedRow
+
+    sink = next(s for s in tables.SINKS if s.table == "learning_progress")
+    other = "subject" if column == "user_id" else "user_id"
+    filler = "math" if other == "subject" else str(U1)
+    batch = pa.record_batch({column: pa.array(values, pa.string()), other: [filler] * len(values)})
+    with pytest.raises(SinkRefusedRow, match=re.escape(message)) as err:
+        sink.keys_of(batch)
+    assert str(err.value).startswith(f"Cassandra refuses the row of learning_progress with key ({column}=")
+
+
+def test_key_array_fast_path_and_fallback_agree():
+    uuids = [str(uuid.UUID(int=n)) for n in range(1, 50)]
+    fast = convert.key_array(pa.array(uuids), "user_id")
+    slow = convert.key_array(pa.array([u.upper() for u in uuids]), "user_id")
+    assert fast.equals(slow) and fast.to_pylist() == uuids
+    assert convert.key_array(pa.chunked_array([[1, 2], [3]], pa.int16()), "hour").type == pa.int64()
+    assert convert.key_array(pa.array([], pa.string()), "page").to_pylist() == []
 
 
 def test_key_text_longer_than_cassandra_allows_is_refused_before_sending():

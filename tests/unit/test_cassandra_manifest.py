@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import random
+import string
 import uuid
 
+import pyarrow as pa
 import pytest
 
 from analytics_etl.cassandra import convert, manifest
@@ -56,3 +59,64 @@ def test_key_tuples_come_in_bounded_chunks():
     chunks = list(manifest.key_tuples(manifest.keys_table(("user_id",), keys), 10))
     assert [len(c) for c in chunks] == [10, 10, 5]
     assert [k for c in chunks for k in c] == keys
+
+
+# -- manifest chunks ----------------------------------------------------------------------------------
+def _pairs(n: int) -> pa.Table:
+    return manifest.keys_table(
+        ("user_id", "subject"),
+        [(uuid.UUID(int=i // 3 + 1), ("math", "art", "music")[i % 3]) for i in range(n)],
+    )
+
+
+def test_chunks_round_trip_sorted_and_compressed():
+    keys = _pairs(3_000)
+    chunks = manifest.encode_chunks(keys, chunk_keys=1_000)
+    assert len(chunks) == 3
+    decoded = pa.concat_tables(manifest.decode_chunk(blob, ("user_id", "subject")) for blob in chunks)
+    assert decoded.equals(keys.sort_by([("user_id", "ascending"), ("subject", "ascending")]))
+    raw_bytes = sum(len(k) + len(s) for k, s in zip(*keys.to_pydict().values(), strict=True))
+    assert sum(map(len, chunks)) < raw_bytes / 2  # zstd on sorted keys
+
+
+def test_chunks_are_split_until_they_fit_the_byte_bound():
+    rng = random.Random(1)
+    subjects = [(U1, "".join(rng.choices(string.ascii_letters, k=500))) for _ in range(40)]  # incompressible
+    keys = manifest.keys_table(("user_id", "subject"), subjects)
+    chunks = manifest.encode_chunks(keys, chunk_keys=1_000, max_bytes=4_000)
+    assert len(chunks) > 5 and all(len(blob) <= 4_000 for blob in chunks)
+    decoded = pa.concat_tables(manifest.decode_chunk(blob, ("user_id", "subject")) for blob in chunks)
+    assert decoded.column("subject").to_pylist() == sorted(s for _, s in subjects)
+
+
+def test_a_single_key_over_the_byte_bound_stays_alone_in_its_chunk():
+    keys = manifest.keys_table(("user_id", "subject"), [(U1, "a" * 5_000), (U2, "b")])
+    chunks = manifest.encode_chunks(keys, max_bytes=10)
+    assert len(chunks) == 2
+
+
+def test_default_chunks_hold_twenty_thousand_keys_under_a_mebibyte():
+    keys = manifest.keys_table(("user_id",), [(uuid.uuid4(),) for _ in range(45_000)])
+    chunks = manifest.encode_chunks(keys)
+    assert len(chunks) == 3 and max(map(len, chunks)) < manifest.MAX_CHUNK_BYTES
+
+
+def test_empty_key_set_has_no_chunk():
+    assert manifest.encode_chunks(manifest.keys_table(("user_id",), [])) == []
+
+
+def test_a_chunk_of_other_columns_is_refused():
+    blob = manifest.encode_chunks(manifest.keys_table(("hour", "page"), [(1, "/a")]))[0]
+    with pytest.raises(ValueError, match=r"expected the columns \['user_id'\]"):
+        manifest.decode_chunk(blob, ("user_id",))
+
+
+def test_union_is_distinct():
+    a = manifest.keys_table(("hour", "page"), [(1, "/a"), (2, "/b")])
+    b = manifest.keys_table(("hour", "page"), [(2, "/b"), (3, "/c"), (3, "/c")])
+    assert sorted(manifest.union([a, b], ("hour", "page")).to_pylist(), key=str) == [
+        {"hour": 1, "page": "/a"},
+        {"hour": 2, "page": "/b"},
+        {"hour": 3, "page": "/c"},
+    ]
+    assert manifest.union([], ("hour", "page")).num_rows == 0

@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from analytics_etl.cassandra import outputs, tables
+from analytics_etl.paths import RunPaths
 
 pytestmark = pytest.mark.unit
 
@@ -99,3 +100,17 @@ def test_converted_batches_give_driver_types(tmp_path):
         for row in batch.to_pylist()
     ]
     assert rows == [(U1, "math", MONDAY, 1, 10, None), (U2, "art", MONDAY, 2, 20, 75.25)]
+
+
+def test_count_output_rows_reports_what_a_load_would_write(tmp_path):
+    paths = RunPaths.build(tmp_path, tmp_path, D, "manual__1")
+    sizes = {"page_view_stats": 5, "user_engagement": 0, "learning_progress": 12}
+    for table, n in sizes.items():
+        _spark_like_dir(paths.output(table), pa.table({"x": pa.array(range(n), pa.int64())}), files=2)
+    assert outputs.count_output_rows(paths) == sizes
+
+
+def test_count_output_rows_names_a_missing_output(tmp_path):
+    paths = RunPaths.build(tmp_path, tmp_path, D, "manual__1")
+    with pytest.raises(FileNotFoundError, match="output page_view_stats of the run is missing"):
+        outputs.count_output_rows(paths)

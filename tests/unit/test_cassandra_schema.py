@@ -50,8 +50,7 @@ def test_schema_statements_are_the_contract_tables_in_the_chosen_keyspace():
         "page_view_stats",
         "user_engagement",
         "learning_progress",
-        "user_engagement_keys",
-        "learning_progress_keys",
+        "key_manifest",
     ]
     assert _ws(statements["ks"]) == (
         "CREATE KEYSPACE IF NOT EXISTS ks WITH replication = "
@@ -59,6 +58,7 @@ def test_schema_statements_are_the_contract_tables_in_the_chosen_keyspace():
     )
     for table, expected in CONTRACT_TABLES.items():
         assert _ws(statements[table]) == _ws(expected)
+    assert "PRIMARY KEY ((table_name, partition_date), generation, chunk)" in _ws(statements["key_manifest"])
     assert all("IF NOT EXISTS" in cql for cql in statements.values())
 
 
@@ -73,18 +73,47 @@ def test_every_cql_file_renders_without_leftover_placeholders():
         assert re.search(r"\bks\.|KEYSPACE IF NOT EXISTS ks\b", cql), path
 
 
+def _selected(name: str) -> list[str]:
+    selected = re.search(r"SELECT (.*) FROM", schema.statement(name, "ks")).group(1)
+    return [column.strip() for column in selected.split(",")]
+
+
 def test_every_statement_a_sink_uses_exists_with_its_bind_markers():
-    # inserts bind a whole row; every key statement binds (partition, *key); selects bind the partition
+    # inserts bind a whole row; deletes bind (partition, *key); key reads bind the partition
     for sink in tables.SINKS:
+        assert sink.table in OUTPUT_TABLES
         assert schema.statement(sink.insert, "ks").count("?") == len(sink.columns)
         assert schema.statement(sink.delete, "ks").count("?") == 1 + len(sink.key_columns)
-        assert schema.statement(sink.select_keys, "ks").count("?") == 1
-        selected = re.search(r"SELECT (.*) FROM", schema.statement(sink.select_keys, "ks")).group(1)
-        assert [c.strip() for c in selected.split(",")] == list(sink.key_columns)
-        for name in (sink.manifest_insert, sink.manifest_delete):
-            if name:
-                assert schema.statement(name, "ks").count("?") == 1 + len(sink.key_columns)
-        assert sink.table in OUTPUT_TABLES
+        if sink.keys_in_partition:
+            assert schema.statement(sink.select_keys, "ks").count("?") == 1
+            assert _selected(sink.select_keys) == list(sink.key_columns)
+        else:
+            legacy = sink.legacy_manifest
+            assert schema.statement(f"legacy_{legacy}_select", "ks").count("?") == 1
+            assert _selected(f"legacy_{legacy}_select") == list(sink.key_columns)
+            assert schema.statement(f"legacy_{legacy}_drop", "ks").count("?") == 1
+            assert f"FROM ks.{legacy} WHERE" in schema.statement(f"legacy_{legacy}_drop", "ks")
+
+
+def test_key_manifest_statements_bind_table_and_partition_first():
+    assert schema.statement("key_manifest_insert", "ks").count("?") == 5
+    assert _selected("key_manifest_select") == ["generation", "chunk", "key_set"]
+    assert "WHERE table_name = ? AND partition_date = ?" in schema.statement("key_manifest_select", "ks")
+    assert schema.statement("key_manifest_delete_older", "ks").endswith(
+        "WHERE table_name = ? AND partition_date = ? AND generation < ?"
+    )
+
+
+def test_no_statement_file_is_left_unused():
+    sinks = tables.SINKS
+    used = {"keyspace_create", *(name for _, name in schema.SCHEMA)}
+    used |= {"key_manifest_insert", "key_manifest_select", "key_manifest_delete_older"}
+    used |= {name for s in sinks for name in (s.insert, s.delete)}
+    used |= {s.select_keys for s in sinks if s.keys_in_partition}
+    used |= {
+        f"legacy_{s.legacy_manifest}_{op}" for s in sinks if s.legacy_manifest for op in ("select", "drop")
+    }
+    assert {path.stem for path in schema.CQL_DIR.glob("*.cql")} == used
 
 
 def test_deletes_name_the_partition_first_like_their_bound_values():

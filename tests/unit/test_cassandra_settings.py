@@ -24,7 +24,7 @@ def test_defaults_when_no_variable_is_set():
     assert settings == cs.CassandraSettings(
         replication={"class": "SimpleStrategy", "replication_factor": "1"},
         consistency="LOCAL_QUORUM",
-        concurrency=64,
+        concurrency=100,
         batch_size=5_000,
         max_retries=5,
     )

@@ -79,16 +79,15 @@ class ScriptedRounds:
         self.consumed = 0
 
     def __call__(self, session, stmt, params, *, concurrency, raise_on_first_error, results_generator):
-        assert raise_on_first_error is False and results_generator is True
+        assert raise_on_first_error is False and results_generator is False
         self.rounds.append(list(params))
 
-        def outcomes():
-            for p in params:
-                self.consumed += 1
-                errors = self.failures.get(p[0], [])
-                yield (False, errors.pop(0)) if errors else (True, None)
-
-        return outcomes()
+        outcomes = []
+        for p in params:
+            self.consumed += 1
+            errors = self.failures.get(p[0], [])
+            outcomes.append((False, errors.pop(0)) if errors else (True, None))
+        return outcomes
 
 
 @pytest.fixture
@@ -308,3 +307,22 @@ def test_hosts_named_by_driver_errors():
     ]
     assert writer.error_hosts(OperationTimedOut(last_host="10.0.0.3:9042")) == ["10.0.0.3:9042"]
     assert writer.error_hosts(_timeout()) == []
+
+
+def test_connecting_is_retried_with_a_new_cluster_each_time(monkeypatch):
+    built: list[SimpleNamespace] = []
+
+    def failing_cluster(conn, settings):
+        def connect():
+            raise NoHostAvailable("Unable to connect to any servers", {"10.0.0.9:9042": OSError("refused")})
+
+        cluster = SimpleNamespace(connect=connect, shutdown=lambda: None, contact_points=["10.0.0.9"])
+        built.append(cluster)
+        return cluster
+
+    monkeypatch.setattr(writer, "cluster_for", failing_cluster)
+    sleeps: list[float] = []
+    with pytest.raises(SinkUnavailable, match=r"10\.0\.0\.9:9042 is unavailable after 2 retries") as err:
+        writer.open_session(None, cs.parse_settings(max_retries=2), sleep=sleeps.append)
+    assert len(built) == 3 and sleeps == [writer.backoff_seconds(0), writer.backoff_seconds(1)]
+    assert "rows written so far: nothing" in str(err.value)

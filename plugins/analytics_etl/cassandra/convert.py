@@ -1,17 +1,24 @@
 """Row conversion: one row of a curated Parquet output -> the values bound to an insert statement.
 
 Every converter checks what Cassandra would refuse (a key that is null, a value outside `int`/`bigint`,
-NaN, a row of another partition) and raises ValueError naming the column, so a bad row fails the load
-before anything of it is sent.
+NaN, key text over 65,535 bytes, a row of another partition) and raises ValueError naming the column,
+so a bad row fails the load before anything of it is sent.
+
+`key_array` converts a whole key column at once to the form the stale-key bookkeeping compares
+(UUIDs as their canonical text, hours as int64): vectorised when every value is already in that form,
+value by value through the same converters otherwise.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 from uuid import UUID
+
+import pyarrow as pa
+import pyarrow.compute as pc
 
 # Cassandra stores the length of a key component in 16 bits: longer text in a key is refused.
 MAX_KEY_BYTES = 65_535
@@ -132,3 +139,71 @@ def convert_learning_progress(row: Mapping[str, Any], partition: dt.date) -> tup
 def week_start(date: dt.date) -> dt.date:
     """The Monday of `date`'s ISO week."""
     return date - dt.timedelta(days=date.weekday())
+
+
+# -- key columns, for the stale-key bookkeeping ---------------------------------------------------------
+KEY_TYPES: dict[str, pa.DataType] = {
+    "user_id": pa.string(),
+    "subject": pa.string(),
+    "hour": pa.int64(),
+    "page": pa.string(),
+}
+_CANONICAL_UUID = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+
+
+class BadKey(ValueError):
+    """A key value Cassandra would refuse; `column` and `value` say which."""
+
+    def __init__(self, column: str, value: Any, reason: str) -> None:
+        self.column = column
+        self.value = value
+        super().__init__(reason)
+
+
+def _key_uuid(value: Any, column: str) -> str:
+    return str(to_uuid(value, column))
+
+
+_KEY_CONVERTERS: dict[str, Callable[[Any, str], Any]] = {
+    "user_id": _key_uuid,
+    "subject": to_key_text,
+    "hour": to_int,
+    "page": to_key_text,
+}
+
+
+def _all(mask: pa.Array) -> bool:
+    return bool(pc.all(mask, min_count=0).as_py())
+
+
+def _already_keys(values: pa.Array, column: str) -> bool:
+    """Whether every value is already what the converter would return (the common, fast case)."""
+    if values.null_count:
+        return False
+    if column == "user_id":
+        return pa.types.is_string(values.type) and _all(pc.match_substring_regex(values, _CANONICAL_UUID))
+    if column == "hour":
+        low, high = _INT32
+        return pa.types.is_integer(values.type) and _all(
+            pc.and_(pc.greater_equal(values, low), pc.less_equal(values, high))
+        )
+    return pa.types.is_string(values.type) and _all(pc.less_equal(pc.binary_length(values), MAX_KEY_BYTES))
+
+
+def key_array(values: pa.Array | pa.ChunkedArray, column: str) -> pa.Array:
+    """A key column of an output in the form the bookkeeping compares; raises `BadKey` for a value
+    Cassandra would refuse (null, not a UUID, text over 65,535 bytes, an hour outside `int`)."""
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    if _already_keys(values, column):
+        return values.cast(KEY_TYPES[column])
+    convert = _KEY_CONVERTERS[column]
+    converted = []
+    for value in values.to_pylist():
+        if value is None:
+            raise BadKey(column, value, f"column {column} is null (it is part of the key)")
+        try:
+            converted.append(convert(value, column))
+        except ValueError as err:
+            raise BadKey(column, value, str(err)) from None
+    return pa.array(converted, KEY_TYPES[column])

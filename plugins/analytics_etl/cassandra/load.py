@@ -1,16 +1,21 @@
 """`load_day`: replace day D in the three Cassandra tables with the run's validated outputs.
 
-A load of D leaves in Cassandra exactly the rows of the latest run of D (contract 5, Idempotence):
+A load of D leaves in Cassandra exactly the rows of the latest run of D (contract 5, Idempotence).
+For each table, in this order:
 
-1. the schema is created if missing (`CREATE ... IF NOT EXISTS` from `cql/`), then schema agreement
-   is awaited;
-2. each output is streamed from its Parquet directory in bounded batches; every batch first records
-   its keys in the table's load manifest, then upserts its rows;
-3. the keys an earlier load of the same partition wrote (the day's `page_view_stats` partition, or the
-   manifest of the day / week) are read back, the ones the new output lacks are deleted from the
-   table and then from the manifest.
+1. the keys of the new output are read (its key columns only): `new`;
+2. the keys earlier loads of the partition may have written are read back: `old` (the day's
+   `page_view_stats` partition itself, or the table's key manifest of the day / week);
+3. the manifest is made to list `old | new` before any row is written (one write per chunk of new
+   keys, none when there is no new key);
+4. the rows are upserted, streamed from Parquet in bounded batches;
+5. the rows of `old - new` are deleted;
+6. the manifest becomes exactly `new`.
 
-See docs/cassandra.md for the reasoning and the limits.
+Readers never see an empty day: new rows are in place before any stale one is deleted. A load killed
+at any point leaves every row it may have written listed (in the partition or the manifest), so the
+next load of the date deletes whatever it should not have left. No step writes anything per key
+besides the rows themselves. See `manifest` and docs/cassandra.md for the reasoning.
 """
 
 from __future__ import annotations
@@ -23,18 +28,18 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 
 from analytics_etl.cassandra.errors import SinkUnavailable
-from analytics_etl.cassandra.manifest import key_tuples, keys_table, stale_keys
-from analytics_etl.cassandra.outputs import iter_batches
+from analytics_etl.cassandra.manifest import bookkeeping, key_tuples, stale_keys
+from analytics_etl.cassandra.outputs import iter_batches, output_keys
 from analytics_etl.cassandra.schema import ensure_schema
 from analytics_etl.cassandra.settings import CassandraSettings, keyspace_name, read_settings
 from analytics_etl.cassandra.tables import SINKS, Sink
 from analytics_etl.cassandra.writer import (
     TRANSIENT_ERRORS,
     Writer,
-    cluster_for,
     cluster_hosts,
     describe_error,
     error_hosts,
+    open_session,
 )
 from analytics_etl.settings import CASSANDRA_CONN_ID
 
@@ -47,32 +52,32 @@ log = logging.getLogger(__name__)
 def load_sink(writer: Writer, sink: Sink, directory: Path, date: dt.date) -> tuple[int, int]:
     """Load one output for day `date`; returns (rows written, stale rows deleted)."""
     partition = sink.partition_of(date)
-    batch_size = writer.settings.batch_size
-    written = 0
-    key_chunks: list[pa.Table] = []
-    for batch in iter_batches(directory, sink.columns, batch_size):
-        rows = sink.rows(batch.to_pylist(), partition)
-        keys = [sink.key(row) for row in rows]
-        if sink.manifest_insert:  # record the keys before the rows: a killed load leaves none unlisted
-            writer.write(sink.manifest_insert, [(partition, *key) for key in keys])
-        writer.write(sink.insert, rows, label=sink.table, refused=sink.refused)
-        key_chunks.append(keys_table(sink.key_columns, keys))
-        written += len(rows)
-    current = pa.concat_tables(key_chunks) if key_chunks else keys_table(sink.key_columns, [])
-    previous = writer.read(
-        sink.select_keys,
-        (partition,),
-        lambda rows: keys_table(sink.key_columns, rows),
-        fetch_size=batch_size,
-    )
-    stale = stale_keys(previous, current)
-    for keys in key_tuples(stale, batch_size):
-        params = [(partition, *key) for key in keys]
-        writer.write(sink.delete, params, label=f"{sink.table}_deleted")
-        if sink.manifest_delete:  # only once the rows are gone
-            writer.write(sink.manifest_delete, params)
+    new = output_keys(sink, directory, writer.settings.batch_size)
+    book = bookkeeping(writer, sink, partition)
+    old = book.read()
+    book.cover(new)  # from here on, every row this load may write is listed
+    written = upsert(writer, sink, directory, partition)
+    stale = stale_keys(old, new)
+    delete(writer, sink, partition, stale)
+    book.settle(new, stale.num_rows)
     log.info("%s %s: %d rows written, %d stale rows deleted", sink.table, partition, written, stale.num_rows)
     return written, stale.num_rows
+
+
+def upsert(writer: Writer, sink: Sink, directory: Path, partition: dt.date) -> int:
+    """Write every row of the output, one Parquet batch at a time; returns the rows written."""
+    written = 0
+    for batch in iter_batches(directory, sink.columns, writer.settings.batch_size):
+        rows = sink.rows(batch.to_pylist(), partition)
+        writer.write(sink.insert, rows, label=sink.table, refused=sink.refused)
+        written += len(rows)
+    return written
+
+
+def delete(writer: Writer, sink: Sink, partition: dt.date, stale: pa.Table) -> None:
+    """Delete the rows of the `stale` keys of the partition."""
+    for keys in key_tuples(stale, writer.settings.batch_size):
+        writer.write(sink.delete, [(partition, *key) for key in keys], label=f"{sink.table}_deleted")
 
 
 def load_outputs(writer: Writer, paths: RunPaths, date: dt.date) -> dict[str, int]:
@@ -112,15 +117,13 @@ def load_day(
 
     conn = BaseHook.get_connection(conn_id)
     keyspace = keyspace_name(conn.schema)
-    cluster = cluster_for(conn, settings)
+    cluster, session = open_session(conn, settings)
+    writer = Writer(session, settings, keyspace)
     try:
-        # No keyspace to `USE`: it does not exist before the first load; every statement names it.
-        session = cluster.connect()
         ensure_schema(session, keyspace, settings.replication)
-        return load_outputs(Writer(session, settings, keyspace), paths, date)
-    except TRANSIENT_ERRORS as err:  # connecting or creating the schema; the writer names its own
-        raise SinkUnavailable(
-            error_hosts(err) or cluster_hosts(cluster), {}, None, describe_error(err)
-        ) from err
+        return load_outputs(writer, paths, date)
+    except TRANSIENT_ERRORS as err:  # creating the schema or preparing a statement (the driver retried)
+        hosts = error_hosts(err) or cluster_hosts(cluster)
+        raise SinkUnavailable(hosts, writer.progress, None, describe_error(err)) from err
     finally:
         cluster.shutdown()

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 import pyarrow.dataset as ds
 
-from analytics_etl.cassandra.tables import SINKS
+from analytics_etl.cassandra.manifest import distinct, key_schema
+from analytics_etl.cassandra.tables import SINKS, Sink
 
 if TYPE_CHECKING:
     from analytics_etl.paths import RunPaths
@@ -39,6 +40,15 @@ def iter_batches(directory: Path, columns: Sequence[str], batch_size: int) -> It
     for batch in scan:
         for start in range(0, batch.num_rows, batch_size):  # guard: never more than batch_size rows
             yield batch.slice(start, batch_size)
+
+
+def output_keys(sink: Sink, directory: Path, batch_size: int) -> pa.Table:
+    """The distinct keys of an output (only its key columns are read), as the bookkeeping compares
+    them; a key Cassandra would refuse raises `SinkRefusedRow` before anything is written."""
+    parts = [sink.keys_of(batch) for batch in iter_batches(directory, sink.key_columns, batch_size)]
+    if not parts:
+        return key_schema(sink.key_columns).empty_table()
+    return distinct(pa.concat_tables(parts))
 
 
 def count_output_rows(paths: RunPaths) -> dict[str, int]:

@@ -36,8 +36,7 @@ SCHEMA = (
     ("page_view_stats", "page_view_stats_create"),
     ("user_engagement", "user_engagement_create"),
     ("learning_progress", "learning_progress_create"),
-    ("user_engagement_keys", "user_engagement_keys_create"),
-    ("learning_progress_keys", "learning_progress_keys_create"),
+    ("key_manifest", "key_manifest_create"),
 )
 
 

@@ -29,7 +29,7 @@ VAR_REQUEST_TIMEOUT = "etl_cassandra_request_timeout"
 
 DEFAULT_REPLICATION: dict[str, Any] = {"class": "SimpleStrategy", "replication_factor": 1}
 DEFAULT_CONSISTENCY = "LOCAL_QUORUM"
-DEFAULT_CONCURRENCY = 64
+DEFAULT_CONCURRENCY = 100  # the driver's own default for execute_concurrent
 DEFAULT_BATCH_SIZE = 5_000
 DEFAULT_MAX_RETRIES = 5
 DEFAULT_REQUEST_TIMEOUT = 30

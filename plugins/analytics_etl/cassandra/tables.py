@@ -1,4 +1,5 @@
-"""The three tables the sink loads (contract 4.2): columns, keys, partition of a load, statements."""
+"""The three tables the sink loads (contract 4.2): columns, keys, the partition a load of D replaces,
+and the names of their statements in `cql/`."""
 
 from __future__ import annotations
 
@@ -7,10 +8,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import pyarrow as pa
+
 from analytics_etl.cassandra.convert import (
+    BadKey,
     convert_learning_progress,
     convert_page_view_stats,
     convert_user_engagement,
+    key_array,
     week_start,
 )
 from analytics_etl.cassandra.errors import SinkRefusedRow
@@ -22,14 +27,12 @@ class Sink:
 
     table: str
     columns: tuple[str, ...]  # Parquet columns, in the insert statement's order
-    primary_key: tuple[str, ...]  # the table's primary key columns (for messages)
-    key_positions: tuple[int, ...]  # where the key within the partition sits in a converted row
-    key_columns: tuple[str, ...]
+    primary_key: tuple[str, ...]  # the table's primary key (named in errors)
+    key_columns: tuple[str, ...]  # the key of a row within the partition a load replaces
     convert: Callable[[Mapping[str, Any], dt.date], tuple[Any, ...]]
-    partition_of: Callable[[dt.date], dt.date]
-    select_keys: str  # statement listing the keys earlier loads of the partition wrote
-    manifest_insert: str | None = None
-    manifest_delete: str | None = None
+    partition_of: Callable[[dt.date], dt.date]  # the partition a load of day D replaces
+    keys_in_partition: bool  # True: a SELECT of the partition lists its keys; False: key_manifest
+    legacy_manifest: str | None = None  # the per-key manifest table of earlier versions, migrated away
 
     @property
     def insert(self) -> str:
@@ -39,8 +42,9 @@ class Sink:
     def delete(self) -> str:
         return f"{self.table}_delete"
 
-    def key(self, row: Sequence[Any]) -> tuple[Any, ...]:
-        return tuple(row[i] for i in self.key_positions)
+    @property
+    def select_keys(self) -> str:
+        return f"{self.table}_select_keys"
 
     def rows(self, records: Sequence[Mapping[str, Any]], partition: dt.date) -> list[tuple[Any, ...]]:
         """Output rows converted to bound values; a row Cassandra would refuse raises `SinkRefusedRow`."""
@@ -52,6 +56,13 @@ class Sink:
                 key = {column: record.get(column) for column in self.primary_key}
                 raise SinkRefusedRow(self.table, key, str(err)) from None
         return converted
+
+    def keys_of(self, batch: pa.RecordBatch) -> pa.Table:
+        """The keys (`key_columns`) of a batch of output rows, as the bookkeeping compares them."""
+        try:
+            return pa.table({column: key_array(batch.column(column), column) for column in self.key_columns})
+        except BadKey as err:
+            raise SinkRefusedRow(self.table, {err.column: err.value}, str(err)) from None
 
     def refused(self, params: Sequence[Any], reason: str) -> SinkRefusedRow:
         """The error for a row (bound values of the insert) that Cassandra refused with `reason`."""
@@ -69,11 +80,10 @@ SINKS = (
         table="page_view_stats",
         columns=("date", "hour", "page", "view_count"),
         primary_key=("date", "hour", "page"),
-        key_positions=(1, 2),
         key_columns=("hour", "page"),
         convert=convert_page_view_stats,
         partition_of=_same_day,
-        select_keys="page_view_stats_select_keys",
+        keys_in_partition=True,
     ),
     Sink(
         table="user_engagement",
@@ -87,13 +97,11 @@ SINKS = (
             "engagement_score",
         ),
         primary_key=("user_id", "date"),
-        key_positions=(0,),
         key_columns=("user_id",),
         convert=convert_user_engagement,
         partition_of=_same_day,
-        select_keys="user_engagement_keys_select",
-        manifest_insert="user_engagement_keys_insert",
-        manifest_delete="user_engagement_keys_delete",
+        keys_in_partition=False,
+        legacy_manifest="user_engagement_keys",
     ),
     Sink(
         table="learning_progress",
@@ -106,12 +114,10 @@ SINKS = (
             "average_score",
         ),
         primary_key=("user_id", "subject", "week_start"),
-        key_positions=(0, 1),
         key_columns=("user_id", "subject"),
         convert=convert_learning_progress,
         partition_of=week_start,
-        select_keys="learning_progress_keys_select",
-        manifest_insert="learning_progress_keys_insert",
-        manifest_delete="learning_progress_keys_delete",
+        keys_in_partition=False,
+        legacy_manifest="learning_progress_keys",
     ),
 )

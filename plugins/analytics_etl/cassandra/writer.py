@@ -4,7 +4,8 @@ The driver does what it does well, configured once in an `ExecutionProfile`: the
 the request timeout, the load-balancing policy, and immediate retries of a request that timed out or
 found replicas unavailable (`IdempotentRetryPolicy`: bounded, and writes only because every statement
 of the sink is idempotent). `ExponentialReconnectionPolicy` brings a node back into use when it
-returns. `execute_concurrent_with_args` keeps `concurrency` requests in flight.
+returns. `execute_concurrent_with_args` keeps `concurrency` requests in flight, one Parquet batch
+at a time.
 
 What the driver gives up on is sorted here:
 
@@ -162,6 +163,32 @@ def cluster_for(conn: Any, settings: CassandraSettings) -> Cluster:
         raise SinkUnavailable(hosts, {}, None, f"none of the hosts resolves to an address: {err}") from err
 
 
+def open_session(
+    conn: Any, settings: CassandraSettings, *, sleep: Callable[[float], None] = time.sleep
+) -> tuple[Cluster, Any]:
+    """A connected (cluster, session), without a keyspace (it may not exist yet: every statement
+    names it). A cluster that cannot connect shuts itself down, so each attempt builds a new one;
+    after `max_retries` failed attempts, `SinkUnavailable` names the hosts."""
+    for attempt in range(settings.max_retries + 1):
+        cluster = cluster_for(conn, settings)
+        try:
+            return cluster, cluster.connect()
+        except TRANSIENT_ERRORS as err:
+            cluster.shutdown()
+            error = err
+        if attempt < settings.max_retries:
+            delay = backoff_seconds(attempt)
+            log.warning(
+                "cannot connect to Cassandra (%s); retry %d in %.1fs",
+                describe_error(error),
+                attempt + 1,
+                delay,
+            )
+            sleep(delay)
+    hosts = error_hosts(error) or [str(host) for host in cluster.contact_points]
+    raise SinkUnavailable(hosts, {}, settings.max_retries, describe_error(error))
+
+
 def error_hosts(error: BaseException) -> list[str]:
     """The hosts a driver error names, if any."""
     if isinstance(error, NoHostAvailable):
@@ -253,7 +280,9 @@ class Writer:
             params,
             concurrency=self.settings.concurrency,
             raise_on_first_error=False,
-            results_generator=True,  # in order, without a list of every result
+            # A list, in order: a batch bounds it already, and the generator would wake this
+            # thread (and take the GIL from the driver's I/O thread) once per result.
+            results_generator=False,
         )
         failed: list[tuple[Params, Any]] = []
         fatal: BaseException | None = None
@@ -300,6 +329,11 @@ class Writer:
             if attempt < self.settings.max_retries:
                 self._wait(attempt, 1, name, error)
         raise self.unavailable(error, self.settings.max_retries)
+
+    def has_table(self, table: str) -> bool:
+        """Whether the keyspace has `table`, as the driver's schema metadata says."""
+        keyspace = self.session.cluster.metadata.keyspaces.get(self.keyspace)
+        return keyspace is not None and table in keyspace.tables
 
     def unavailable(self, error: BaseException, retries: int | None) -> SinkUnavailable:
         hosts = error_hosts(error) or cluster_hosts(self.session.cluster)
