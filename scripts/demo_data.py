@@ -979,6 +979,7 @@ class FileJob:
     """What one file of the benchmark layout holds: row counts per category and its redeliveries."""
 
     file: DropFile
+    index: int  # its place in the layout: files start their round robin of faults at different places
     rows: int
     bad: int
     originals: tuple[int, ...]  # redelivered events whose first copy this file holds
@@ -1027,7 +1028,9 @@ def benchmark_plan(
         room[copy] -= 1
         originals[origin].append(k)
         copies[copy].append(k)
-    return [FileJob(f, rows[i], bad[i], tuple(originals[i]), tuple(copies[i])) for i, f in enumerate(files)]
+    return [
+        FileJob(f, i, rows[i], bad[i], tuple(originals[i]), tuple(copies[i])) for i, f in enumerate(files)
+    ]
 
 
 def _redelivered(cfg: DayConfig, pop: Population, k: int) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -1114,8 +1117,9 @@ class _FileWriter:
         if category == "bad":
             if not self.variants:
                 raise ValueError(f"every fault that fits {self.job.file.name} is omitted")
-            by_reason = self.variants[self.bad_k % len(self.variants)]
-            variant = by_reason[(self.bad_k // len(self.variants)) % len(by_reason)]
+            k = self.bad_k + self.job.index  # so that a small day still plants every variant somewhere
+            by_reason = self.variants[k % len(self.variants)]
+            variant = by_reason[(k // len(self.variants) + self.job.index) % len(by_reason)]
             self.bad_k += 1
             reason, _, breaker = BENCHMARK_VARIANTS[variant]
             base, _ = _lone_event(self.rng, self.cfg, self.pop)
