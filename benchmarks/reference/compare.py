@@ -71,7 +71,8 @@ def compare_output(table: str, reference: Path, platform: Path) -> dict:
             con.execute(f"CREATE VIEW {side} AS SELECT {select} FROM {side}_raw")  # noqa: S608
         on = " AND ".join(f'r."{k}" IS NOT DISTINCT FROM p."{k}"' for k in keys)
         differ = " OR ".join(
-            f'NOT (r."{c}" IS NOT DISTINCT FROM p."{c}" OR abs(r."{c}" - p."{c}") <= 1e-6 * greatest(1, abs(r."{c}")))'
+            f'(r."{c}" IS DISTINCT FROM p."{c}" AND (r."{c}" IS NULL OR p."{c}" IS NULL'
+            f' OR abs(r."{c}" - p."{c}") > 1e-6 * greatest(1, abs(r."{c}"))))'
             if _is_number(con, c)
             else f'r."{c}" IS DISTINCT FROM p."{c}"'
             for c in values

@@ -248,3 +248,60 @@ def test_generated_days_are_judged_as_planted(tmp_path: Path, layout: str) -> No
         result = ref.compute()
     assert result.rejected == {r: stats.bad_by_reason[r] for r in dd.REASONS}
     assert (result.rows_kept, result.orphan_user) == (stats.good_rows, stats.orphan_user_rows)
+
+
+# -- benchmarks/day.py's checks ------------------------------------------------------------------------------
+def test_a_count_that_differs_from_the_run_record_fails_the_check() -> None:
+    from benchmarks import day
+
+    ref = {"rows_read": 10, "rows_kept": 7, "rows_rejected": 3, "orphan_user": 1,
+           "rejected": {r: 0 for r in dd.REASONS} | {"malformed": 3},
+           "rows": {"daily_user_stats": 4, "page_view_stats": 5, "user_engagement": 6, "learning_progress": 7}}  # fmt: skip
+    record = {"rows_read": 10, "rows_kept": 7, "rows_rejected": 3, "orphan_user": 1,
+              "rejected_by_reason": dict(ref["rejected"]), "rows_written": {"daily_user_stats": 4}}  # fmt: skip
+    assert all(c["ok"] for c in day.check_counts(record, ref))
+    record["rejected_by_reason"] = {**ref["rejected"], "malformed": 2, "invalid_value": 1}
+    record["rows_written"]["cassandra"] = {"page_view_stats": 5, "user_engagement": 6, "learning_progress": 8}
+    bad = [c["what"] for c in day.check_counts(record, ref) if not c["ok"]]
+    assert bad == ["rejected.malformed", "rejected.invalid_value", "rows_written.cassandra.learning_progress"]
+
+
+def test_an_output_row_that_differs_is_found(tmp_path: Path) -> None:
+    from benchmarks.reference.compare import compare_output
+
+    rows = {"user_id": [U1, U2], "subject": ["math", "art"], "week_start": [D, D], "lessons_completed": [1, 2],
+            "time_spent_minutes": [10, 20], "average_score": [50.0, None]}  # fmt: skip
+    pq.write_table(pa.table(rows), tmp_path / "ref.parquet")
+    (tmp_path / "run").mkdir()
+    pq.write_table(pa.table({**rows, "user_id": [U1.upper(), U2]}), tmp_path / "run" / "part-0.parquet")
+    assert compare_output("learning_progress", tmp_path / "ref.parquet", tmp_path / "run")["differences"] == 0
+    pq.write_table(
+        pa.table({**rows, "average_score": [50.0000001, 1.0]}), tmp_path / "run" / "part-0.parquet"
+    )
+    result = compare_output("learning_progress", tmp_path / "ref.parquet", tmp_path / "run")
+    assert result["differences"] == 1 and result["platform_rows"] == 2
+
+
+def test_samples_are_attributed_to_the_task_that_ran() -> None:
+    from benchmarks import day
+
+    t0 = dt.datetime(2024, 1, 15, 2, tzinfo=dt.UTC)
+    tasks = [{"task_id": "a", "start": t0.isoformat(), "end": (t0 + dt.timedelta(seconds=10)).isoformat()},
+             {"task_id": "b", "start": (t0 + dt.timedelta(seconds=10.5)).isoformat(),
+              "end": (t0 + dt.timedelta(seconds=20)).isoformat()}]  # fmt: skip
+    at = t0.timestamp()
+    samples = [day.Sample(at + 1, 300, 0, 0), day.Sample(at + 9, 320, 0, 0), day.Sample(at + 12, 330, 900, 40),
+               day.Sample(at + 19, 310, 1200, 0), day.Sample(at + 30, 999, 999, 0)]  # fmt: skip
+    day.attribute(tasks, samples)
+    assert tasks[0]["peak_rss_mb"] == {
+        "airflow_process": 320,
+        "spark_driver_jvm": None,
+        "spark_python_workers": None,
+    }
+    assert tasks[1]["peak_rss_mb"] == {
+        "airflow_process": 330,
+        "spark_driver_jvm": 1200,
+        "spark_python_workers": 40,
+    }
+    assert (tasks[0]["spark"], tasks[1]["spark"]) == (False, True)
+    assert tasks[0]["overlaps"] == tasks[1]["overlaps"] == []
