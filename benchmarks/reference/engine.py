@@ -189,12 +189,14 @@ class Reference:
             self.con.execute(sql("parse_parquet").format(**parquet_expressions(self.con, types)))
             yield
             return
-        self.con.register("lines", lines.reader(path))
+        # The stream is read once into a table: a query over the stream itself would run on one thread.
+        self.con.register("line_stream", lines.reader(path))
         try:
-            self.con.execute(sql("parse_json" if fmt.startswith("jsonl") else "parse_csv"))
-            yield
+            self.con.execute(sql("load_lines"))
         finally:
-            self.con.unregister("lines")
+            self.con.unregister("line_stream")
+        self.con.execute(sql("parse_json" if fmt.startswith("jsonl") else "parse_csv"))
+        yield
 
     # -- outputs ----------------------------------------------------------------------------------------
     def compute(self) -> Result:

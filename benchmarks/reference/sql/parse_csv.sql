@@ -1,4 +1,4 @@
--- CSV (the registered stream `lines`): the first physical line is the header (checked in Python,
+-- CSV (the table `lines`, load_lines.sql): the first physical line is the header (checked in Python,
 -- `file_params.header_ok`); every other physical line that is not whitespace only is a row numbered
 -- physical line - 1. A row is malformed unless it is exactly 7 RFC 4180 fields (a field that starts
 -- with a quote is quoted to its end, quotes doubled inside), or when the header is not the contract's.

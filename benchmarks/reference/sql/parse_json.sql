@@ -1,4 +1,4 @@
--- JSON lines (the registered stream `lines`) into the common columns. A row is one physical line that
+-- JSON lines (the table `lines`, load_lines.sql) into the common columns. A row is one physical line that
 -- is not whitespace only; it is malformed unless it is exactly one JSON object whose `properties` is
 -- an object, null or absent. A scalar that is not a string is taken as its JSON text.
 CREATE OR REPLACE TEMP VIEW parsed AS
