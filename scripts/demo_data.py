@@ -5,7 +5,8 @@
 * source `users`: realistic names, e-mails and countries (ISO 3166-1 alpha-2 or NULL), uuids drawn
   from the seeded generator, so the same seed gives the same users on every date;
 * source `progress`: the ISO week of D as the source holds it at run time, i.e. every day from Monday
-  up to and including D, `progress_per_day` rows per day. Activity is skewed (a Pareto tail of heavy
+  up to and including D, `progress_per_day` rows per day (or `progress_week` rows spread over those
+  days). Activity is skewed (a Pareto tail of heavy
   users, many light ones, a share of dormant ones), each user favours a few subjects, rows are in
   `completed_at` order (ids grow with time, as in an OLTP table), and a few rows belong to user ids that
   are not in `users` (orphans the inner join of `daily_user_stats` must drop). A day's rows depend only
@@ -13,7 +14,10 @@
 * the drop `<drop_dir>/user_events/<D>/`: sessions (session_start, page views, clicks, session_end)
   spread over six files in every supported format, timestamps in `Z` and in offsets, a few unknown user
   ids, and about `bad_share` planted bad rows spread over every rejection reason of section 3.
-  `_SUCCESS` is written last.
+  `_SUCCESS` is written last. `write_benchmark_drop` writes the benchmark layout instead: eleven
+  files shaped like a production drop, faults of every reason (the issue-10 rules too), redelivered
+  events as duplicates, written by parallel processes from per-file seeds (section "the benchmark
+  layout" below).
 
 The same arguments give byte-identical database content and files (gzip headers carry no name or
 mtime; Parquet carries no wall-clock metadata). Memory does not grow with the number of rows: progress is
