@@ -8,7 +8,8 @@
    lines, 20% gzip JSON lines, 15% CSV, 10% gzip CSV, 15% Parquet; --bad-share faulty rows over every
    reason, --duplicate-share later copies), or reuses the drop cached under
    <work-dir>/days/<key>/ for the same parameters and generator; loads users and the week's progress
-   into the source database (skipped when it already holds that day).
+   into the source database (skipped when <work-dir>/source_loaded.json says it already holds that
+   day: a database that someone else changed since is not noticed).
 2. Starts the project's PostgreSQL (scripts/postgres.sh) unless --source-dsn/--analytics-dsn point
    elsewhere, and runs `airflow dags test daily_analytics_etl` on the embedded stack (SQLite metadata
    in <work-dir>/airflow, connections and variables as AIRFLOW_CONN_*/AIRFLOW_VAR_*), with Cassandra
@@ -21,7 +22,12 @@
    sink) against the run's etl_runs record, and its outputs and rejects against the run's curated
    outputs and quarantine. Any difference fails the command (exit 1) before a ratio is printed.
 5. Writes the figures as JSON and draws them (time and peak memory per task, platform against the
-   reference) as a PNG beside it.
+   reference) as a PNG beside it, with the DAG run's log; deletes the run's staging and curated files
+   (--keep-run-files keeps them; the quarantine is per date and stays).
+
+"The Airflow task process" is the largest process of the run's tree that is neither a JVM nor started
+by one: `airflow dags test` runs every task in one process, so its peak during a task includes
+what earlier tasks left in memory.
 
 Figures, not a timed test. On a shared machine, run it when nothing else is.
 """
@@ -34,6 +40,7 @@ import hashlib
 import json
 import os
 import platform
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -96,6 +103,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     run.add_argument("--timeout", type=int, default=4 * 3600, help="seconds the DAG run may take")
     run.add_argument("--out", type=Path, help="JSON figures (default <work-dir>/results/day-<N>-<time>.json)")
     run.add_argument("--chart-from", type=Path, help="only redraw the PNG of an earlier JSON")
+    run.add_argument("--keep-run-files", action="store_true",
+                     help="keep the run's staging and curated files under <work-dir>/data (deleted by default)")  # fmt: skip
     return p.parse_args(argv)
 
 
@@ -278,15 +287,17 @@ def run_dag(args: argparse.Namespace, env: dict[str, str], log_path: Path) -> di
     with open(log_path, "w") as log:
         proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
         sampler = Sampler(proc.pid, args.sample_seconds)
-        sampler.start()
         try:
+            sampler.start()
             returncode = proc.wait(timeout=args.timeout)
-        except subprocess.TimeoutExpired:
+        except BaseException:  # a timeout, ^C or a bug here: the run this started does not outlive it
             proc.kill()
-            returncode = proc.wait()
+            proc.wait()
+            raise
         finally:
             sampler.stop.set()
-            sampler.join()
+            if sampler.is_alive():
+                sampler.join()
     return {"returncode": returncode, "launched": launched, "wall_seconds": time.time() - launched,
             "samples": sampler.samples}  # fmt: skip
 
@@ -408,14 +419,22 @@ def check_files(args: argparse.Namespace, run_id: str, ref_dir: Path) -> list[di
     return results
 
 
+def remove_run_files(args: argparse.Namespace, run_id: str) -> None:
+    """The run's own staging and curated files: a 10M-event day leaves gigabytes of them."""
+    paths = RunPaths.build(args.work_dir / "data", "", args.date, run_id)
+    for folder in (paths.staging, *(paths.output(t) for t in OUTPUT_TABLES)):
+        if folder.is_dir() and args.work_dir in folder.parents:
+            shutil.rmtree(folder)
+
+
 # -- 5. figures, report, chart ---------------------------------------------------------------------------------
 def figures(args: argparse.Namespace, day: dict, dag: dict, run: dict, tasks: list, record: dict,
             ref: dict, checks: dict) -> dict[str, Any]:  # fmt: skip
     rows_read = record.get("rows_read") or 0
     spark = [t for t in tasks if t.get("spark")]
     spark_seconds = round(sum(t["seconds"] or 0 for t in spark), 2)
-    for t in tasks:
-        t["events_per_second"] = round(rows_read / t["seconds"]) if t.get("seconds") else None
+    for t in tasks:  # events per second of a task that only moves a file or a row says nothing
+        t["events_per_second"] = round(rows_read / t["seconds"]) if t.get("spark") and t["seconds"] else None
     dag_seconds = run["seconds"] or dag["wall_seconds"]
     ok = all(c["ok"] for c in checks["counts"] + checks["files"])
     return {
@@ -592,6 +611,8 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     ref = run_reference(args, day["drop_dir"], source_dsn, ref_dir)
     checks = {"counts": check_counts(record, ref), "files": check_files(args, run["run_id"], ref_dir)}
     fig = figures(args, day, dag, run, tasks, record, ref, checks)
+    if not args.keep_run_files:
+        remove_run_files(args, run["run_id"])
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(fig, indent=2, default=str) + "\n")
     draw_chart(fig, out.with_suffix(".png"))
