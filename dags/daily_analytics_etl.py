@@ -7,17 +7,17 @@ Every night at 02:00 UTC, processes the previous UTC day D (contract: `shared/CO
    a bad date fails here, before anything is touched.
 2. **extract_source** – `users` and the ISO week's `progress` from `source_postgres` to Parquet;
    **wait_for_event_drop** waits (in reschedule mode) for `<etl_drop_dir>/user_events/D/_SUCCESS`.
-3. **ingest_user_events** (Spark) – cleans the drop, quarantines rejected rows;
-   **check_ingest** records the counts and fails above `etl_max_reject_ratio`.
-4. **progress_outputs** (Spark) – `daily_user_stats` and `learning_progress` from the extract;
-   **event_stats** (Spark) – `page_view_stats` and `user_engagement` from the kept events.
-5. **validate_outputs** – one Great Expectations checkpoint over all four; a failure stops every load.
-6. **load_postgres** replaces D in `daily_user_stats` atomically; **load_cassandra** replaces D in
+3. **daily_outputs** (one Spark application) – cleans the drop and quarantines rejected rows, then
+   computes `page_view_stats` and `user_engagement` from the kept events and `daily_user_stats` and
+   `learning_progress` from the extract; **check_ingest** records the counts and fails above
+   `etl_max_reject_ratio`, before any load.
+4. **validate_outputs** – one Great Expectations checkpoint over all four; a failure stops every load.
+5. **load_postgres** replaces D in `daily_user_stats` atomically; **load_cassandra** replaces D in
    the Cassandra tables (skipped when no `cassandra_default` connection exists).
 
 Every step is recorded in `etl_runs` of `analytics_postgres`.
 
-Trigger a day: `airflow dags test daily_analytics_etl --conf '{"date": "2024-01-15"}'`;
+Trigger a day: `airflow dags trigger daily_analytics_etl --conf '{"date": "2024-01-15"}'`;
 backfill: `airflow backfill create --dag-id daily_analytics_etl --from-date A --to-date B`.
 """
 
@@ -25,19 +25,19 @@ from __future__ import annotations
 
 import datetime as dt
 
-from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
-from airflow.sdk import Param, TaskGroup, dag, task
+from airflow.sdk import Param, dag, task
 
 from analytics_etl import tasks
 from analytics_etl.defaults import DEFAULT_ARGS, SPARK_JOBS
 from analytics_etl.sensors import DropReadySensor
 from analytics_etl.settings import SPARK_CONN_ID
+from analytics_etl.spark import SPARK_CONF, SparkJobOperator
 from analytics_etl.timetable import DailyAfterCutoffTimetable
 
 
-def spark_job(task_id: str, py_files, **options) -> SparkSubmitOperator:
+def spark_job(task_id: str, py_files, error_file, **options) -> SparkJobOperator:
     """spark_jobs/<task_id>.py on the `spark_default` master; each option becomes `--option-name value`."""
-    return SparkSubmitOperator(
+    return SparkJobOperator(
         task_id=task_id,
         conn_id=SPARK_CONN_ID,
         application=str(SPARK_JOBS / f"{task_id}.py"),
@@ -46,7 +46,8 @@ def spark_job(task_id: str, py_files, **options) -> SparkSubmitOperator:
         application_args=[
             item for key, value in options.items() for item in (f"--{key.replace('_', '-')}", value)
         ],
-        conf={"spark.sql.session.timeZone": "UTC"},
+        error_file=error_file,
+        conf=SPARK_CONF,
     )
 
 
@@ -81,25 +82,19 @@ def daily_analytics_etl():
     drop_ready = DropReadySensor(task_id="wait_for_event_drop", flag_path=run["drop_success_flag"])
     started >> [extracted, drop_ready, packaged]
 
-    with TaskGroup("transform") as transform:
-        ingest = spark_job(
-            "ingest_user_events", packaged, date=run["date"], drop_folder=run["drop_folder"], users=run["users"],
-            events_out=run["events"], quarantine=run["quarantine"], report=run["ingest_report"],
-        )  # fmt: skip
-        ingest_checked = task(tasks.check_ingest, task_id="check_ingest")(run)
-        progress_outputs = spark_job(
-            "progress_outputs", packaged, date=run["date"], users=run["users"], progress=run["progress_week"],
-            daily_user_stats=run["out_daily_user_stats"], learning_progress=run["out_learning_progress"],
-        )  # fmt: skip
-        event_stats = spark_job(
-            "event_stats", packaged, date=run["date"], events=run["events"],
-            page_view_stats=run["out_page_view_stats"], user_engagement=run["out_user_engagement"],
-        )  # fmt: skip
-        [extracted, drop_ready, packaged] >> ingest >> ingest_checked >> event_stats
-        [extracted, packaged] >> progress_outputs
+    # One Spark application computes everything of the day (a spark-submit costs seconds of start-up).
+    outputs = spark_job(
+        "daily_outputs", packaged, run["spark_error"], date=run["date"], drop_folder=run["drop_folder"],
+        users=run["users"], progress=run["progress_week"], events_out=run["events"],
+        quarantine=run["quarantine"], report=run["ingest_report"], scratch=run["ingest_scratch"],
+        daily_user_stats=run["out_daily_user_stats"], learning_progress=run["out_learning_progress"],
+        page_view_stats=run["out_page_view_stats"], user_engagement=run["out_user_engagement"],
+    )  # fmt: skip
+    ingest_checked = task(tasks.check_ingest, task_id="check_ingest")(run)
+    [extracted, drop_ready, packaged] >> outputs >> ingest_checked
 
     gate = task(tasks.validate_outputs, task_id="validate_outputs")(run)
-    transform >> gate
+    ingest_checked >> gate
 
     loaded_pg = task(tasks.load_postgres, task_id="load_postgres")(run)
     # One Cassandra load at a time across runs: two days of one week both rewrite that week's

@@ -17,6 +17,8 @@ from pathlib import Path
 # The transforms use no Python UDF, so executors never import it.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from pyspark.sql import SparkSession
+
 from analytics_jobs.io import iso_date, read_events, write_parquet
 from analytics_jobs.session import build_session
 from analytics_jobs.transforms.page_view_stats import page_view_stats
@@ -36,20 +38,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, int]:
+    """Write both outputs of `args` and return the rows written per table."""
+    events = read_events(spark, args.events)
+    outputs = {
+        "page_view_stats": (page_view_stats(events, args.date), args.page_view_stats),
+        "user_engagement": (user_engagement(events, args.date), args.user_engagement),
+    }
+    written = {}
+    for table, (result, path) in outputs.items():
+        written[table] = write_parquet(result, path)
+        log.info("%s %s: wrote %d rows to %s", table, args.date, written[table], path)
+    return written
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     log.setLevel(logging.INFO)  # the job's own lines only, not py4j's chatter
     spark = build_session(f"event_stats {args.date.isoformat()}")
     try:
-        events = read_events(spark, args.events)
-        outputs = {
-            "page_view_stats": (page_view_stats(events, args.date), args.page_view_stats),
-            "user_engagement": (user_engagement(events, args.date), args.user_engagement),
-        }
-        for table, (result, path) in outputs.items():
-            rows = write_parquet(result, path)
-            log.info("%s %s: wrote %d rows to %s", table, args.date, rows, path)
+        run(spark, args)
     finally:
         spark.stop()
 

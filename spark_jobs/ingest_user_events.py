@@ -28,8 +28,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from pyspark import StorageLevel
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from analytics_jobs import drops
@@ -57,61 +56,75 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--events-out", required=True, help="Parquet directory of kept events")
     parser.add_argument("--quarantine", required=True, help="directory of rejected rows (JSON lines)")
     parser.add_argument("--report", required=True, help="JSON file: the ingest's counts")
+    parser.add_argument(
+        "--scratch",
+        help="Parquet directory for the judged rows while the job runs (default: beside --events-out)",
+    )
     return parser.parse_args(argv)
 
 
 @dataclass
 class Candidates:
     rows: DataFrame  # every row of every data file, in CANDIDATE_SCHEMA
-    counted: dict[str, int]  # text file -> rows counted by the line-numbering pass
-    texts: list[drops.TextLines] = field(default_factory=list)  # persisted scans, to unpersist
+    counted: dict[str, int] = field(default_factory=dict)  # text file read in splits -> rows counted
+    raws: list[DataFrame] = field(default_factory=list)  # (source_file, line_number, raw) per format
 
-    def unpersist(self) -> None:
-        for text in self.texts:
-            text.unpersist()
+    def raw_of(self, rows: DataFrame) -> DataFrame:
+        """(source_file, line_number, raw) of the given rows, read again from the drop: cheaper than
+        carrying every row's raw text through the job for the few that need it."""
+        if not self.raws:
+            return rows.select("source_file", "line_number", F.lit(None).cast("string").alias("raw"))
+        return events.union_all(self.raws).join(
+            rows.select("source_file", "line_number"), ["source_file", "line_number"]
+        )
+
+
+def _csv_frame(
+    spark: SparkSession, files: list[drops.DropFile], is_row: Column
+) -> tuple[DataFrame, dict, DataFrame]:
+    text = drops.read_text_lines(spark, files, is_row)
+    headers = {f.name: drops.first_line(f) for f in files}
+    # The header (line 1, unless blank) is not a row.
+    counted = {
+        name: rows - (0 if events.is_blank_text(headers[name]) else 1)
+        for name, rows in text.row_counts.items()
+    }
+    bad = sorted(
+        name for name, header in headers.items() if header is not None and not events.csv_header_ok(header)
+    )
+    for name in bad:
+        log.warning(
+            "%s: header %r is not %s; its rows are malformed",
+            name,
+            headers[name],
+            ",".join(events.CSV_COLUMNS),
+        )
+    return (
+        events.parse_csv_lines(events.drop_blank_lines(text.lines), bad),
+        counted,
+        events.csv_raw(text.lines),
+    )
 
 
 def candidates(spark: SparkSession, drop: drops.Drop) -> Candidates:
     """Every row of every data file of the drop, in the common candidate schema."""
-    frames, counted, texts = [], {}, []
-    json_files, csv_files = drop.of("jsonl"), drop.of("csv")
+    frames, counted, raws = [], {}, []
     is_row = events.is_row_line(F.col("value"))
-    try:
-        if json_files:
-            text = drops.read_text_lines(spark, json_files, is_row)
-            texts.append(text)
-            counted.update(text.row_counts)
-            frames.append(events.parse_json_lines(events.drop_blank_lines(text.lines)))
-        if csv_files:
-            text = drops.read_text_lines(spark, csv_files, is_row)
-            texts.append(text)
-            # The header (line 1, unless blank) is not a row.
-            counted.update(
-                (name, rows - (0 if events.is_blank_text(text.first_lines[name]) else 1))
-                for name, rows in text.row_counts.items()
-            )
-            bad = sorted(
-                name
-                for name, first in text.first_lines.items()
-                if text.line_counts[name] > 1 and not events.csv_header_ok(first)
-            )
-            for name in bad:
-                log.warning(
-                    "%s: header %r is not %s; its rows are malformed",
-                    name,
-                    text.first_lines[name],
-                    ",".join(events.CSV_COLUMNS),
-                )
-            frames.append(events.parse_csv_lines(events.drop_blank_lines(text.lines), bad))
-        frames.extend(
-            events.normalise_parquet(g) for g in drops.read_parquet_groups(spark, drop.of("parquet"))
-        )
-    except BaseException:
-        for text in texts:
-            text.unpersist()
-        raise
+    if json_files := drop.of("jsonl"):
+        text = drops.read_text_lines(spark, json_files, is_row)
+        counted.update(text.row_counts)
+        frames.append(events.parse_json_lines(events.drop_blank_lines(text.lines)))
+        raws.append(events.json_raw(text.lines))
+    if csv_files := drop.of("csv"):
+        frame, csv_counted, raw = _csv_frame(spark, csv_files, is_row)
+        counted.update(csv_counted)
+        frames.append(frame)
+        raws.append(raw)
+    for group in drops.read_parquet_groups(spark, drop.of("parquet")):
+        frames.append(events.normalise_parquet(group))
+        raws.append(frames[-1].select("source_file", "line_number", "raw"))
     rows = events.union_all(frames) if frames else spark.createDataFrame([], events.CANDIDATE_SCHEMA)
-    return Candidates(rows, counted, texts)
+    return Candidates(rows, counted, raws)
 
 
 def write_report(report: dict, path: str | Path) -> None:
@@ -131,29 +144,58 @@ def write_report(report: dict, path: str | Path) -> None:
         raise
 
 
+def _counts(judged: DataFrame, losers: DataFrame) -> tuple[list[tuple[str, str | None, int]], dict[str, int]]:
+    """(file, reason, rows) of the final verdicts, and rows without a line number per file."""
+    numbered = F.col("line_number").isNotNull()
+    first = judged.groupBy("source_file", "reason").agg(
+        F.count(F.lit(1)).alias("rows"), F.count_if(~numbered).alias("unnumbered")
+    )
+    duplicates = {
+        r["source_file"]: r["rows"]
+        for r in losers.groupBy("source_file").agg(F.count(F.lit(1)).alias("rows")).collect()
+    }
+    counts, unnumbered = [], defaultdict(int)
+    for row in first.collect():
+        name, reason, rows = row["source_file"], row["reason"], int(row["rows"])
+        unnumbered[name] += int(row["unnumbered"])
+        if reason is None and duplicates.get(name):
+            counts.append((name, "duplicate", duplicates[name]))
+            rows -= duplicates[name]
+        counts.append((name, reason, rows))
+    return counts, dict(unnumbered)
+
+
 def run(spark: SparkSession, args: argparse.Namespace) -> dict:
-    # Let adaptive execution size the partitions of the persisted result (200 tiny tasks per
-    # action otherwise on a small drop, too few on a big one).
-    spark.conf.set("spark.sql.optimizer.canChangeCachedPlanOutputPartitioning", "true")
+    """Parse and judge the drop once into a scratch Parquet dataset, find the duplicates on it, then
+    write the kept events, the quarantine and the report from it. Nothing is persisted in memory."""
     drop = drops.list_drop(args.drop_folder)
     log.info("drop %s: %d data files %s", args.drop_folder, len(drop.files), [f.name for f in drop.files])
     if drop.ignored:
         log.info("ignored (not data files): %s", drop.ignored)
-
+    drops.plan_splits(spark)
     events_out, quarantine = to_uri(args.events_out), to_uri(args.quarantine)
+    scratch = to_uri(getattr(args, "scratch", None) or f"{str(args.events_out).rstrip('/')}.scratch")
+
     read = candidates(spark, drop)
-    judged = events.mark_duplicates(events.classify(read.rows, args.date))
-    judged = judged.persist(StorageLevel.MEMORY_AND_DISK)
+    judged = events.classify(read.rows, args.date)
+    # The raw text of a passing row is only needed if it turns out a duplicate: read again then.
+    judged = judged.withColumn("raw", F.when(F.col("reason").isNotNull(), F.col("raw")))
+    judged.write.mode("overwrite").parquet(f"{scratch}/judged")
     try:
-        counts = events.report_counts(events.count_by_file_and_reason(judged).collect())
+        judged = spark.read.parquet(f"{scratch}/judged")
+        # Written once: the counts and both outputs use the duplicates.
+        events.duplicate_losers(judged).write.mode("overwrite").parquet(f"{scratch}/_losers")
+        losers = spark.read.parquet(f"{scratch}/_losers")
+        counts, unnumbered = _counts(judged, losers)
+        drops.verify_numbered(unnumbered)
         parsed: dict[str, int] = defaultdict(int)
         for name, _, rows in counts:
             parsed[name] += rows
         drops.verify_rows_read(read.counted, parsed)  # before anything is written
-        kept = events.kept_events(judged)
-        kept.write.mode("overwrite").parquet(events_out)
+        marked = events.mark_duplicates(judged, losers)
+        events.kept_events(marked).write.mode("overwrite").parquet(events_out)
         (
-            events.quarantine_rows(judged)
+            events.with_raw(events.quarantine_rows(marked), read.raw_of(losers))
             .write.mode("overwrite")
             .option("ignoreNullFields", "false")
             .json(quarantine)
@@ -161,14 +203,20 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict:
         users = spark.read.parquet(to_uri(args.users))
         orphans = events.orphan_events(spark.read.parquet(events_out), users).count()
     finally:
-        judged.unpersist()
-        read.unpersist()
+        _remove(spark, scratch)
 
     report = events.build_report(
         args.date, [(f.name, f.format) for f in drop.files], drop.ignored, counts, orphans
     )
     write_report(report, args.report)
     return report
+
+
+def _remove(spark: SparkSession, uri: str) -> None:
+    """Delete a scratch directory through Hadoop's filesystem API (it may not be local)."""
+    jvm = spark.sparkContext._jvm
+    path = jvm.org.apache.hadoop.fs.Path(uri)
+    path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).delete(path, True)
 
 
 def main(argv: list[str] | None = None) -> int:

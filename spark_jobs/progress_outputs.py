@@ -20,6 +20,8 @@ from pathlib import Path
 # The transforms use no Python UDF, so executors never import it.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from pyspark.sql import SparkSession
+
 from analytics_jobs.io import iso_date, read_progress, read_users, write_parquet
 from analytics_jobs.session import build_session
 from analytics_jobs.transforms.daily_user_stats import daily_user_stats
@@ -40,24 +42,31 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, int]:
+    """Write both outputs of `args` and return the rows written per table."""
+    progress = read_progress(spark, args.progress)
+    outputs = (
+        (
+            "daily_user_stats",
+            daily_user_stats(progress, read_users(spark, args.users), args.date),
+            args.daily_user_stats,
+        ),
+        ("learning_progress", learning_progress(progress, args.date), args.learning_progress),
+    )
+    written = {}
+    for table, result, path in outputs:
+        written[table] = write_parquet(result, path)
+        log.info("%s %s: wrote %d rows to %s", table, args.date, written[table], path)
+    return written
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     log.setLevel(logging.INFO)  # the job's own lines only, not py4j's chatter
     spark = build_session(f"progress_outputs {args.date.isoformat()}")
     try:
-        progress = read_progress(spark, args.progress).cache()
-        outputs = (
-            (
-                "daily_user_stats",
-                daily_user_stats(progress, read_users(spark, args.users), args.date),
-                args.daily_user_stats,
-            ),
-            ("learning_progress", learning_progress(progress, args.date), args.learning_progress),
-        )
-        for table, result, path in outputs:
-            rows = write_parquet(result, path)
-            log.info("%s %s: wrote %d rows to %s", table, args.date, rows, path)
+        run(spark, args)
     finally:
         spark.stop()
 

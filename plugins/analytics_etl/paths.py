@@ -82,6 +82,16 @@ class RunPaths:
         """JSON file: rows read, kept, rejected per reason and orphan users of the event ingest."""
         return self.staging / "ingest_report.json"
 
+    @property
+    def ingest_scratch(self) -> Path:
+        """Parquet directories the ingest works in while it runs (removed when it ends)."""
+        return self.staging / "ingest_scratch"
+
+    @property
+    def spark_error(self) -> Path:
+        """JSON file the Spark job writes when it fails: the cause, and whether a retry could help."""
+        return self.staging / "spark_error.json"
+
     # -- curated outputs --------------------------------------------------------------------------
     def output(self, table: str) -> Path:
         """Parquet directory of one output table, written by its Spark job."""

@@ -47,6 +47,8 @@ def resolve_run(**context: Any) -> dict[str, str]:
         "progress_week": str(paths.progress_week),
         "events": str(paths.events),
         "ingest_report": str(paths.ingest_report),
+        "ingest_scratch": str(paths.ingest_scratch),
+        "spark_error": str(paths.spark_error),
         "quarantine": str(paths.quarantine),
         "drop_folder": str(paths.drop_folder),
         "drop_success_flag": str(paths.drop_success_flag),
@@ -185,7 +187,12 @@ def load_cassandra(run: dict[str, str]) -> dict[str, int]:
         with _record(run) as record:
             record.cassandra_status(f"{message}; would write {would}")
         raise AirflowSkipException(message)
-    written = sink.load_day(paths, dt.date.fromisoformat(run["date"]))
+    from analytics_etl.cassandra.errors import SinkRefusedRow
+
+    try:
+        written = sink.load_day(paths, dt.date.fromisoformat(run["date"]))
+    except SinkRefusedRow as err:  # the same row is refused on every try
+        raise AirflowFailException(f"Cassandra refused a row: {err}") from None
     with _record(run) as record:
         record.written("cassandra", written)
         record.cassandra_status("loaded")

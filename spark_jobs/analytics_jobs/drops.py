@@ -1,31 +1,34 @@
 """Reading one day's event drop: which files are data, and their rows with file name and line number.
 
 Spark's JSON and CSV readers forget where a row came from, and a plain text file is split across
-tasks, so line numbers are rebuilt here without collecting rows and without a shuffle:
+tasks, so line numbers are rebuilt here without collecting rows, without a Python UDF, without a
+shuffle and without persisting anything (a persisted scan of a 10-million-event drop does not fit a
+default 1 GB driver):
 
-1. the text of the files is scanned once and persisted (memory and disk), each line with its split
-   (`_metadata.file_block_start`) and its position (`monotonically_increasing_id`);
-2. a light pass over that persisted scan (no parsing) counts the lines of every split and notes the
-   position of its first line; one row per split, collected to the driver, which adds up the lines
-   before each split of a file;
-3. the real pass joins that small table (broadcast) back onto the same persisted scan: a line's
-   number is the lines before its split + its position in the split + 1. The rows of one split are
-   contiguous in one task and in file order.
+1. the file scan is planned with **one split per partition** (`spark.sql.files.openCostInBytes` at
+   least the split size, so Spark never packs two splits into one task). A line's position inside
+   its split is then the low 33 bits of `monotonically_increasing_id()` (the row's index in its
+   partition), whatever partition the split lands in;
+2. a split starting at byte 0 has no lines before it. Only plain (uncompressed) files larger than
+   one split have later splits: a light count pass over just those files (no parsing) gives the
+   lines of each split, and the driver adds up the lines before each one;
+3. the parsing pass joins that small table (broadcast) onto its own scan: a line's number is the
+   lines before its split + its position in the split + 1.
 
-Both passes read the same persisted partitions, so they see the same splits and positions whatever
-the split planning would decide the second time (on a cluster it depends on the default parallelism,
-which grows as executors register). A lost cached block is recomputed from the same file split. As
-a last guard the caller compares the rows parsed per file with `TextLines.row_counts`
-(`verify_rows_read`) and fails the run if a line was lost or doubled.
+The split size is `spark.sql.files.maxPartitionBytes` as set in the session (`plan_splits` fixes both
+settings), so both passes plan the same splits; a split the count pass did not see leaves its lines
+without a number, and `verify_rows_read` fails the run rather than guess. Gzip files are one split
+each and need no count pass.
 
 Parquet needs none of this: `_metadata.row_index` is the row's position in its file.
 
-The drop folder is read with Python's filesystem calls: like `etl_data_dir`, `etl_drop_dir` is a
-filesystem that the driver and the executors see at the same path.
+The drop folder is listed (and a CSV file's header line read) with Python's filesystem calls: like
+`etl_data_dir`, `etl_drop_dir` is a filesystem that the driver and the executors see at the same path.
 """
 
 from __future__ import annotations
 
+import gzip
 import logging
 import re
 from collections import defaultdict
@@ -33,7 +36,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -98,82 +100,118 @@ def list_drop(folder: str | Path) -> Drop:
 
 
 # -- text files -----------------------------------------------------------------------------------
+_POSITION_BITS = 33  # monotonically_increasing_id = partition index << 33 | index in the partition
 _SPLIT_SCHEMA = T.StructType(
     [
         T.StructField("source_file", T.StringType(), False),
         T.StructField("block_start", T.LongType(), False),
-        T.StructField("first_pos", T.LongType(), False),
         T.StructField("lines_before", T.LongType(), False),
     ]
 )
+HEADER_PROBE_BYTES = 1 << 16
 
 
 @dataclass(frozen=True)
 class TextLines:
-    lines: DataFrame  # source_file, line_number (1-based physical line), value
-    first_lines: dict[str, str]  # file name -> its first line (a CSV file's header)
-    line_counts: dict[str, int]  # file name -> physical lines
-    row_counts: dict[str, int]  # file name -> lines that are rows (`is_row`; all lines without it)
-    scan: DataFrame | None = None  # the persisted scan `lines` reads; `unpersist` when done
-
-    def unpersist(self) -> None:
-        """Drop the persisted scan. Only once every result computed from `lines` is materialised
-        or no longer needed (a persisted result built on it would otherwise be recomputed)."""
-        if self.scan is not None:
-            self.scan.unpersist()
+    lines: DataFrame  # source_file, line_number (1-based physical line; NULL = not numbered), value
+    row_counts: dict[str, int]  # file -> lines that are rows, for files the count pass read
 
 
 class LineCountError(RuntimeError):
-    """Rows were lost or doubled between counting a file's lines and parsing them."""
+    """Rows were lost, doubled or left without a line number between counting and parsing."""
+
+
+def plan_splits(spark: SparkSession, split_bytes: int | None = None) -> int:
+    """Fix how files are split for this session and return the split size in bytes.
+
+    `openCostInBytes` >= the split size makes Spark give every split a partition of its own (it adds
+    the open cost to a partition's size after each file), which `read_text_lines` relies on.
+    """
+    if split_bytes is None:
+        split_bytes = int(str(spark.conf.get("spark.sql.files.maxPartitionBytes")).rstrip("b"))
+    spark.conf.set("spark.sql.files.maxPartitionBytes", str(split_bytes))
+    spark.conf.set("spark.sql.files.openCostInBytes", str(split_bytes))
+    return split_bytes
+
+
+def _is_split(f: DropFile, split_bytes: int) -> bool:
+    """Whether Spark reads the file in more than one split (gzip streams cannot be split)."""
+    return not f.format.endswith(".gz") and f.size > split_bytes
 
 
 def _scan(spark: SparkSession, files: list[DropFile]) -> DataFrame:
     return spark.read.text([f.uri for f in files]).select(
         F.col("_metadata.file_name").alias("source_file"),
         F.col("_metadata.file_block_start").alias("block_start"),
-        F.monotonically_increasing_id().alias("pos"),
+        F.monotonically_increasing_id().bitwiseAND(F.lit((1 << _POSITION_BITS) - 1)).alias("position"),
         F.col("value"),
     )
+
+
+def _split_offsets(
+    spark: SparkSession, files: list[DropFile], is_row: Column | None
+) -> tuple[list[tuple[str, int, int]], dict[str, int]]:
+    """(file, block_start, lines before the split) of every later split, and rows per file."""
+    if not files:
+        return [], {}
+    splits = (
+        _scan(spark, files)
+        .groupBy("source_file", "block_start")
+        .agg(
+            F.count(F.lit(1)).alias("lines"),
+            F.count_if(F.lit(True) if is_row is None else is_row).alias("rows"),
+        )
+        .collect()
+    )
+    offsets, seen, rows = [], defaultdict(int), defaultdict(int)
+    for split in sorted(splits, key=lambda r: (r["source_file"], r["block_start"])):
+        name = split["source_file"]
+        if split["block_start"] > 0:
+            offsets.append((name, split["block_start"], seen[name]))
+        seen[name] += split["lines"]
+        rows[name] += split["rows"]
+    return offsets, dict(rows)
 
 
 def read_text_lines(spark: SparkSession, files: list[DropFile], is_row: Column | None = None) -> TextLines:
     """The lines of JSON-lines or CSV files (plain or gzip) with their 1-based line numbers.
 
-    `is_row` (a condition on the column `value`) says which lines `row_counts` counts. The scan
-    stays persisted until `TextLines.unpersist`.
+    Call `plan_splits` on the session first. `is_row` (a condition on the column `value`) says
+    which lines `row_counts` counts (all of them without it); only files read in several splits are
+    counted, as only they need the count pass.
     """
     if not files:
         empty = spark.createDataFrame([], "source_file string, line_number long, value string")
-        return TextLines(empty, {}, {}, {})
-    scan = _scan(spark, files).persist(StorageLevel.MEMORY_AND_DISK)
-    try:
-        splits = (
-            scan.groupBy("source_file", "block_start")
-            .agg(
-                F.count(F.lit(1)).alias("lines"),
-                F.count_if(F.lit(True) if is_row is None else is_row).alias("rows"),
-                F.min("pos").alias("first_pos"),
-                F.min_by("value", "pos").alias("first_line"),
-            )
-            .collect()
-        )
-    except BaseException:
-        scan.unpersist()
-        raise
-    offsets, first_lines, line_counts, row_counts = [], {}, defaultdict(int), defaultdict(int)
-    for split in sorted(splits, key=lambda r: (r["source_file"], r["block_start"])):
-        name = split["source_file"]
-        offsets.append((name, split["block_start"], split["first_pos"], line_counts[name]))
-        first_lines.setdefault(name, split["first_line"])
-        line_counts[name] += split["lines"]
-        row_counts[name] += split["rows"]
+        return TextLines(empty, {})
+    split_bytes = plan_splits(spark)
+    offsets, row_counts = _split_offsets(spark, [f for f in files if _is_split(f, split_bytes)], is_row)
     table = F.broadcast(spark.createDataFrame(offsets, _SPLIT_SCHEMA))
-    lines = scan.join(table, ["source_file", "block_start"]).select(
-        "source_file",
-        (F.col("lines_before") + F.col("pos") - F.col("first_pos") + 1).alias("line_number"),
-        "value",
+    before = F.when(F.col("block_start") == 0, F.lit(0)).otherwise(F.col("lines_before"))
+    lines = (
+        _scan(spark, files)
+        .join(table, ["source_file", "block_start"], "left")
+        .select("source_file", (before + F.col("position") + 1).alias("line_number"), "value")
     )
-    return TextLines(lines, first_lines, dict(line_counts), dict(row_counts), scan)
+    return TextLines(lines, row_counts)
+
+
+def first_line(f: DropFile) -> str | None:
+    """The file's first physical line as Spark reads it (ends at LF, CR or CRLF), None when empty.
+
+    Read on the driver (a CSV header): opening the file here is cheaper than a Spark pass.
+    """
+    opener = gzip.open if f.format.endswith(".gz") else open
+    chunks: list[bytes] = []
+    with opener(f.path, "rb") as stream:
+        while chunk := stream.read(HEADER_PROBE_BYTES):
+            end = min((i for i in (chunk.find(b"\n"), chunk.find(b"\r")) if i >= 0), default=-1)
+            if end >= 0:
+                chunks.append(chunk[:end])
+                break
+            chunks.append(chunk)
+    if not chunks:
+        return None
+    return b"".join(chunks).decode("utf-8", errors="replace")
 
 
 def verify_rows_read(counted: Mapping[str, int], parsed: Mapping[str, int]) -> None:
@@ -188,6 +226,16 @@ def verify_rows_read(counted: Mapping[str, int], parsed: Mapping[str, int]) -> N
         raise LineCountError(
             f"rows lost or doubled between counting and parsing the drop's text files ({detail}); "
             "nothing is written, rerun the ingest"
+        )
+
+
+def verify_numbered(unnumbered: Mapping[str, int]) -> None:
+    """Fail if rows came out of a split the count pass did not see (they have no line number)."""
+    if any(unnumbered.values()):
+        detail = "; ".join(f"{name}: {n} rows" for name, n in sorted(unnumbered.items()) if n)
+        raise LineCountError(
+            f"rows without a line number ({detail}): the files were split differently between the "
+            "count and the parse pass; nothing is written, rerun the ingest"
         )
 
 

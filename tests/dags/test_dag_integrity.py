@@ -69,15 +69,14 @@ def test_backfill_range_processes_each_day_of_the_range_once(dagbag):
     assert all(info.run_after == info.data_interval.end + dt.timedelta(hours=2) for info in infos)
 
 
-def test_spark_tasks_use_the_spark_default_connection(dagbag):
+def test_one_spark_application_per_run_on_the_spark_default_connection(dagbag):
     from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 
+    from analytics_etl.spark import SparkJobOperator
+
     spark = [t for t in dagbag.dags["daily_analytics_etl"].tasks if isinstance(t, SparkSubmitOperator)]
-    assert {t.task_id for t in spark} == {
-        "transform.ingest_user_events",
-        "transform.progress_outputs",
-        "transform.event_stats",
-    }
+    assert [t.task_id for t in spark] == ["daily_outputs"]
+    assert all(isinstance(t, SparkJobOperator) for t in spark)
     assert all(t._conn_id == "spark_default" and Path(t.application).is_file() for t in spark)
 
 
@@ -87,10 +86,10 @@ def test_every_sink_load_waits_for_the_gate_and_the_reject_guard(dagbag):
     assert {t.task_id for t in loads} == {"load_postgres", "load_cassandra"}
     for load in loads:
         upstream = load.get_flat_relative_ids(upstream=True)
-        assert {"validate_outputs", "transform.check_ingest", "resolve_run"} <= upstream
+        assert {"validate_outputs", "check_ingest", "resolve_run"} <= upstream
         assert load.trigger_rule == "all_success", f"{load.task_id} could run after a failed gate"
     gate_upstream = dag.get_task("validate_outputs").get_flat_relative_ids(upstream=True)
-    assert {"transform.progress_outputs", "transform.event_stats"} <= gate_upstream
+    assert {"daily_outputs", "check_ingest"} <= gate_upstream
 
 
 def test_parsing_the_dags_and_loading_the_plugins_imports_nothing_heavy():

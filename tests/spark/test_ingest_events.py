@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import ingest_user_events
@@ -429,47 +430,62 @@ def _split_drop(folder: Path) -> tuple[list[str], list[drops.DropFile]]:
     return lines, drops.list_drop(folder).of("jsonl")
 
 
-def test_line_numbers_survive_split_files(spark: SparkSession, tmp_path: Path) -> None:
+@pytest.fixture
+def small_splits(spark: SparkSession) -> Iterator[None]:
+    """Files of more than 2 KB are read in several splits (as a 128 MB split size does at scale)."""
+    previous = {
+        k: spark.conf.get(k) for k in ("spark.sql.files.maxPartitionBytes", "spark.sql.files.openCostInBytes")
+    }
+    spark.conf.set("spark.sql.files.maxPartitionBytes", "2048")
+    yield
+    for key, value in previous.items():
+        spark.conf.set(key, value)
+
+
+def test_line_numbers_survive_split_files(spark: SparkSession, tmp_path: Path, small_splits: None) -> None:
     """A plain file read by several tasks: every line keeps its own number."""
     lines, files = _split_drop(tmp_path)
-    previous = spark.conf.get("spark.sql.files.maxPartitionBytes")
-    spark.conf.set("spark.sql.files.maxPartitionBytes", "2048")
-    try:
-        text = drops.read_text_lines(spark, files, events.is_row_line(F.col("value")))
-        assert text.lines.rdd.getNumPartitions() > 3
-        got = text.lines.collect()
-    finally:
-        spark.conf.set("spark.sql.files.maxPartitionBytes", previous)
-    text.unpersist()
+    text = drops.read_text_lines(spark, files, events.is_row_line(F.col("value")))
+    assert text.lines.rdd.getNumPartitions() > 3
+    got = text.lines.collect()
     numbered = {(r.source_file, r.line_number): r.value for r in got}
     assert len(numbered) == len(got) == 403
     assert all(numbered[("big.jsonl", i)] == lines[i - 1] for i in range(1, 401))
     assert [numbered[("small.jsonl", i)] for i in (1, 2, 3)] == ['{"n": 1}', "", '{"n": 3}']
-    assert text.line_counts == {"big.jsonl": 400, "small.jsonl": 3}
-    assert text.row_counts == {"big.jsonl": 400, "small.jsonl": 2}  # the blank line is no row
+    # Only the file read in several splits needs (and gets) the count pass.
+    assert text.row_counts == {"big.jsonl": 400}
 
 
-def test_line_numbers_do_not_depend_on_planning_the_parse_pass_alike(
-    spark: SparkSession, tmp_path: Path
+def test_one_split_per_task_whatever_the_parallelism(
+    spark: SparkSession, tmp_path: Path, small_splits: None
 ) -> None:
-    """On a cluster the split size can change between the counting and the parsing pass (it follows
-    the default parallelism, which grows as executors register). Simulated here: the lines are
-    counted with one split per file, then the parse pass is planned with 2 KB splits. Every line
-    must still come out once, with its number."""
+    """Small files are never packed into one task: a line's position in its task is its position
+    in its split, which the numbering relies on."""
+    for i in range(6):
+        (tmp_path / f"f{i}.jsonl").write_text('{"n": 1}\n{"n": 2}\n')
+    text = drops.read_text_lines(spark, drops.list_drop(tmp_path).of("jsonl"))
+    assert text.lines.rdd.getNumPartitions() == 6
+    assert sorted((r.source_file, r.line_number) for r in text.lines.collect()) == [
+        (f"f{i}.jsonl", n) for i in range(6) for n in (1, 2)
+    ]
+
+
+def test_a_split_the_count_pass_did_not_see_is_left_unnumbered(spark: SparkSession, tmp_path: Path) -> None:
+    """If the file were split differently when parsed than when counted (the split size changed in
+    between), its later splits' lines get no number, which fails the run: never a wrong number."""
     lines, files = _split_drop(tmp_path)
-    text = drops.read_text_lines(spark, files)
+    text = drops.read_text_lines(spark, files)  # counted as one split per file
     previous = spark.conf.get("spark.sql.files.maxPartitionBytes")
     spark.conf.set("spark.sql.files.maxPartitionBytes", "2048")
     try:
         got = text.lines.collect()
     finally:
         spark.conf.set("spark.sql.files.maxPartitionBytes", previous)
-        text.unpersist()
-    numbered = {(r.source_file, r.line_number): r.value for r in got}
-    assert len(numbered) == len(got) == 403
-    assert all(numbered[("big.jsonl", i)] == lines[i - 1] for i in range(1, 401))
-    assert [numbered[("small.jsonl", i)] for i in (1, 2, 3)] == ['{"n": 1}', "", '{"n": 3}']
-    assert text.row_counts == {"big.jsonl": 400, "small.jsonl": 3}  # no `is_row`: every line
+    numbered = [r for r in got if r.line_number is not None]
+    assert len(got) == 403 and len(numbered) < 403
+    assert all(r.value == lines[r.line_number - 1] for r in numbered if r.source_file == "big.jsonl")
+    with pytest.raises(drops.LineCountError, match=r"big\.jsonl: \d+ rows"):
+        drops.verify_numbered({"big.jsonl": 403 - len(numbered), "small.jsonl": 0})
 
 
 def test_rows_lost_between_the_passes_fail_the_run() -> None:
@@ -483,11 +499,15 @@ def test_rows_lost_between_the_passes_fail_the_run() -> None:
 
 
 def test_the_run_fails_before_writing_when_parsing_loses_a_line(
-    spark: SparkSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    spark: SparkSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, small_splits: None
 ) -> None:
     drop = tmp_path / "drop"
     drop.mkdir()
-    write_lines(drop / "a.jsonl", [event("e1"), event("e2"), "", event("e3")])
+    padding = "x" * 1000  # 3 KB: read in two splits, so its rows are counted
+    write_lines(
+        drop / "a.jsonl",
+        [event("e1", device=padding), event("e2", device=padding), "", event("e3", device=padding)],
+    )
     write_parquet(tmp_path / "users.parquet", {"id": [U1]})
     keep_rows = events.drop_blank_lines
     monkeypatch.setattr(  # a parse pass that loses line 2
@@ -579,7 +599,7 @@ def test_user_id_is_kept_trimmed_and_lower_case_event_id_as_given(spark: SparkSe
     lines = spark.createDataFrame(
         [
             ("j.jsonl", 1, json.dumps(event("Ev-1", user_id=f" {U1.upper()}\t"))),
-            ("j.jsonl", 2, json.dumps(event("EV-1", user_id="Not-A-UUID"))),  # the gate checks uuids
+            ("j.jsonl", 2, json.dumps(event("EV-1", user_id=U2.upper()))),
         ],
         events.LINES_SCHEMA,
     )
@@ -587,7 +607,7 @@ def test_user_id_is_kept_trimmed_and_lower_case_event_id_as_given(spark: SparkSe
     rows = sorted(judged.collect(), key=lambda r: r.line_number)
     assert [(r.event_id, r.user_id, r.reason) for r in rows] == [
         ("Ev-1", U1, None),
-        ("EV-1", "not-a-uuid", None),  # event ids compare exactly: not a duplicate of Ev-1
+        ("EV-1", U2, None),  # event ids compare exactly: not a duplicate of Ev-1
     ]
 
 
