@@ -201,6 +201,29 @@ BAD_OUTPUTS = {
         _bad("user_engagement", 1, user_id=U1),
         ("user_engagement", "expect_column_values_to_be_unique", ("user_id",), 2, 2, U1),
     ),
+    # 1,024 two-byte characters and one more byte: 1,025 characters, 2,049 bytes.
+    "subject_over_2048_bytes": (
+        _bad("learning_progress", 0, subject="é" * 1024 + "x"),
+        (
+            "learning_progress",
+            "expect_column_values_utf8_bytes_to_be_at_most",
+            ("subject",),
+            1,
+            2,
+            "\\u00e9\\u00e9",
+        ),
+    ),
+    "page_over_2048_bytes": (
+        _bad("page_view_stats", 2, page="/" + "€" * 682 + "xy"),  # 1 + 2,046 + 2 bytes
+        (
+            "page_view_stats",
+            "expect_column_values_utf8_bytes_to_be_at_most",
+            ("page",),
+            1,
+            3,
+            "\\u20ac\\u20ac",
+        ),
+    ),
     "week_start_tuesday": (
         _bad("learning_progress", 1, week_start=dt.date(2024, 1, 16)),
         ("learning_progress", "expect_column_values_to_be_in_set", ("week_start",), 1, 2, "2024-01-16"),
@@ -247,6 +270,16 @@ def test_a_bad_output_fails_the_gate_and_says_where(tmp_path: Path, case: str) -
     assert "Failed" in text or "failed" in text
     assert columns[0] in text
     assert f"{unexpected} unexpected values found" in text
+
+
+def test_values_of_exactly_2048_bytes_pass(tmp_path: Path) -> None:
+    """The byte limit, not a character limit: 2,048 bytes of multi-byte text are fine."""
+    changes = {
+        **_bad("learning_progress", 0, subject="é" * 1024),  # 2 x 1,024 bytes
+        **_bad("page_view_stats", 2, page="/" + "€" * 682 + "a"),  # 1 + 3 x 682 + 1 bytes
+    }
+    result = run_gate(make_run(tmp_path, **changes), RUN_ID)
+    assert result.success, result.summary()
 
 
 def test_wrong_types_missing_columns_and_nulls_are_failures_too(tmp_path: Path) -> None:
