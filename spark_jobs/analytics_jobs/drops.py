@@ -185,13 +185,15 @@ def read_text_lines(spark: SparkSession, files: list[DropFile], is_row: Column |
         return TextLines(empty, {})
     split_bytes = plan_splits(spark)
     offsets, row_counts = _split_offsets(spark, [f for f in files if _is_split(f, split_bytes)], is_row)
-    table = F.broadcast(spark.createDataFrame(offsets, _SPLIT_SCHEMA))
-    before = F.when(F.col("block_start") == 0, F.lit(0)).otherwise(F.col("lines_before"))
-    lines = (
-        _scan(spark, files)
-        .join(table, ["source_file", "block_start"], "left")
-        .select("source_file", (before + F.col("position") + 1).alias("line_number"), "value")
-    )
+    scan = _scan(spark, files)
+    if offsets:
+        scan = scan.join(
+            F.broadcast(spark.createDataFrame(offsets, _SPLIT_SCHEMA)), ["source_file", "block_start"], "left"
+        )
+        before = F.when(F.col("block_start") == 0, F.lit(0)).otherwise(F.col("lines_before"))
+    else:  # every file is one split: no join (a later split would be unexpected, and stays unnumbered)
+        before = F.when(F.col("block_start") == 0, F.lit(0))
+    lines = scan.select("source_file", (before + F.col("position") + 1).alias("line_number"), "value")
     return TextLines(lines, row_counts)
 
 
