@@ -62,10 +62,12 @@ def spark_job(task_id: str, py_files, error_file, **options) -> SparkJobOperator
     default_args=DEFAULT_ARGS,
     tags=["analytics", "etl", "daily"],
     params={
-        # Deliberately untyped: a value of any type reaches resolve_run, which fails the run naming it
-        # (a typed Param would make Airflow refuse some bad values before any run exists).
+        # A date picker in the trigger form. A bad value is refused by Airflow, naming it, before a
+        # run exists (form, API, CLI); resolve_run checks again whatever reaches it.
         "date": Param(
             None,
+            type=["null", "string"],
+            format="date",
             title="Date to process",
             description="A UTC calendar day YYYY-MM-DD; empty for the schedule's day (the previous day).",
         )

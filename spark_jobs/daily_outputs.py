@@ -1,8 +1,8 @@
 """spark-submit entry point: everything Spark computes for day D, in one application.
 
-    spark-submit daily_outputs.py --date YYYY-MM-DD --drop-folder DIR --users PATH --progress PATH \
-        --events-out DIR --quarantine DIR --report PATH \
-        --daily-user-stats DIR --learning-progress DIR --page-view-stats DIR --user-engagement DIR \
+    spark-submit daily_outputs.py --date YYYY-MM-DD --drop-folder DIR --users PATH --progress PATH
+        --events-out DIR --quarantine DIR --report PATH
+        --daily-user-stats DIR --learning-progress DIR --page-view-stats DIR --user-engagement DIR
         [--scratch DIR] [--error-file PATH]
 
 Runs the three jobs (`ingest_user_events`, `event_stats`, `progress_outputs`) one after the other in
@@ -41,13 +41,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--date", type=iso_date, required=True, help="the processed day, YYYY-MM-DD")
-    parser.add_argument("--drop-folder", required=True, help="<etl_drop_dir>/user_events/<D>/")
-    parser.add_argument("--users", required=True, help="Parquet file of all users")
+    ingest_user_events.add_arguments(parser)
     parser.add_argument("--progress", required=True, help="Parquet file of the ISO week's progress rows")
-    parser.add_argument("--events-out", required=True, help="Parquet directory of kept events")
-    parser.add_argument("--quarantine", required=True, help="directory of rejected rows (JSON lines)")
-    parser.add_argument("--report", required=True, help="JSON file: the ingest's counts")
-    parser.add_argument("--scratch", help="Parquet directory for the ingest's working files")
     for table in ("daily-user-stats", "learning-progress", "page-view-stats", "user-engagement"):
         parser.add_argument(f"--{table}", required=True, help="Parquet directory to (re)write")
     parser.add_argument(

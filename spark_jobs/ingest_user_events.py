@@ -48,9 +48,8 @@ def _date(text: str) -> dt.date:
         raise argparse.ArgumentTypeError(f"--date {text!r} is not a calendar date") from exc
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--date", required=True, type=_date, help="day D, YYYY-MM-DD")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ingest's arguments but `--date` (daily_outputs takes the same)."""
     parser.add_argument("--drop-folder", required=True, help="<etl_drop_dir>/user_events/<D>/")
     parser.add_argument("--users", required=True, help="Parquet file of users (column id)")
     parser.add_argument("--events-out", required=True, help="Parquet directory of kept events")
@@ -60,6 +59,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--scratch",
         help="Parquet directory for the judged rows while the job runs (default: beside --events-out)",
     )
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--date", required=True, type=_date, help="day D, YYYY-MM-DD")
+    add_arguments(parser)
     return parser.parse_args(argv)
 
 

@@ -7,7 +7,10 @@ A run processes exactly one day D. It is, in order of precedence:
 3. for a run with neither (a manual trigger without a logical date), the last complete day before
    the run was created.
 
-A bad requested date raises `InvalidRunDate` naming the value, before anything is touched.
+A bad requested date raises `InvalidRunDate` naming the value, before anything is touched. So does a
+scheduled or backfill run whose `date` names another day than its data interval (the backfill form
+and `--dag-run-conf` pass run parameters to every run of a range): such a run never silently
+processes another day.
 """
 
 from __future__ import annotations
@@ -40,14 +43,28 @@ def _utc_date(moment: dt.datetime) -> dt.date:
     return moment.astimezone(dt.UTC).date()
 
 
+# Run types whose day is their data interval's, whatever their conf says.
+INTERVAL_RUN_TYPES = ("scheduled", "backfill")
+
+
 def resolve_run_date(
     requested: Any,
     data_interval_start: dt.datetime | None,
     run_after: dt.datetime | None,
+    run_type: Any = None,
 ) -> dt.date:
     """The day a run processes (see the module docstring for the rules)."""
+    run_type = getattr(run_type, "value", run_type)
     if requested is not None and requested != "":
-        return parse_run_date(requested)
+        day = parse_run_date(requested)
+        if run_type in INTERVAL_RUN_TYPES and data_interval_start is not None:
+            interval_day = _utc_date(data_interval_start)
+            if day != interval_day:
+                raise InvalidRunDate(
+                    f"conf date {day.isoformat()} is not {interval_day.isoformat()}, the day of this "
+                    f"{run_type} run's data interval: a {run_type} run processes its own day only"
+                )
+        return day
     if data_interval_start is not None:
         return _utc_date(data_interval_start)
     if run_after is not None:

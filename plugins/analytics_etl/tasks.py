@@ -31,7 +31,7 @@ def resolve_run(**context: Any) -> dict[str, str]:
     dag_run = context["dag_run"]
     requested = (dag_run.conf or {}).get("date", context["params"].get("date"))
     try:
-        day = resolve_run_date(requested, dag_run.data_interval_start, dag_run.run_after)
+        day = resolve_run_date(requested, dag_run.data_interval_start, dag_run.run_after, dag_run.run_type)
     except InvalidRunDate as err:
         raise AirflowFailException(str(err)) from None
     dirs = settings.dirs()

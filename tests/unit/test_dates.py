@@ -88,3 +88,24 @@ def test_iso_week_bounds(day, monday, sunday):
         "week_start": monday,
         "week_end": sunday,
     }
+
+
+@pytest.mark.parametrize("run_type", ["scheduled", "backfill"])
+def test_a_scheduled_or_backfill_run_refuses_a_conf_date_of_another_day(run_type):
+    start = dt.datetime(2024, 1, 20, tzinfo=UTC)
+    assert resolve_run_date("2024-01-20", start, None, run_type) == dt.date(2024, 1, 20)
+    with pytest.raises(InvalidRunDate, match=r"conf date 2024-01-17 is not 2024-01-20.*" + run_type):
+        resolve_run_date("2024-01-17", start, None, run_type)
+
+
+def test_a_manual_run_processes_its_conf_date_whatever_its_interval():
+    start = dt.datetime(2024, 1, 20, tzinfo=UTC)
+    assert resolve_run_date("2024-01-17", start, None, "manual") == dt.date(2024, 1, 17)
+
+
+def test_airflow_run_type_enums_are_understood():
+    from airflow.utils.types import DagRunType
+
+    start = dt.datetime(2024, 1, 20, tzinfo=UTC)
+    with pytest.raises(InvalidRunDate, match="backfill run"):
+        resolve_run_date("2024-01-17", start, None, DagRunType.BACKFILL_JOB)
