@@ -103,12 +103,14 @@ class Deployment:
     data_dir: Path
     drop_dir: Path
     variables: dict[str, str]
+    spark_connection: bool = True  # False: no spark_default at all (the platform then runs local[*])
 
     def env(self) -> dict[str, str]:
         env = airflow_env(self.home)
         env["AIRFLOW_CONN_SOURCE_POSTGRES"] = self.postgres.url(self.source_db)
         env["AIRFLOW_CONN_ANALYTICS_POSTGRES"] = self.postgres.url(self.analytics_db)
-        env["AIRFLOW_CONN_SPARK_DEFAULT"] = json.dumps({"conn_type": "spark", "host": "local[2]"})
+        if self.spark_connection:
+            env["AIRFLOW_CONN_SPARK_DEFAULT"] = json.dumps({"conn_type": "spark", "host": "local[2]"})
         env["AIRFLOW_VAR_ETL_DATA_DIR"] = str(self.data_dir)
         env["AIRFLOW_VAR_ETL_DROP_DIR"] = str(self.drop_dir)
         env.update({f"AIRFLOW_VAR_{k.upper()}": v for k, v in self.variables.items()})

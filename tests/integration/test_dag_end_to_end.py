@@ -145,7 +145,7 @@ def test_too_many_rejects_fail_before_any_load(loaded):
     result = loaded.trigger({"date": DATE})
     assert result.returncode != 0
     [record] = runs(loaded)
-    assert record["status"] == "failed" and record["failed_task"] == "transform.check_ingest"
+    assert record["status"] == "failed" and record["failed_task"] == "check_ingest"
     assert record["rows_rejected"] == 7 and record["rows_written"] == {}
     assert daily_user_stats(loaded) == []
 
@@ -162,3 +162,62 @@ def test_a_missing_drop_times_out_naming_the_flag(deployment):
     assert str(flag) in result.stdout + result.stderr
     [record] = runs(deployment)
     assert record["failed_task"] == "wait_for_event_drop" and str(flag) in record["error"]
+
+
+PAGE_2048 = "/" + "é" * 1023 + "a"  # 1 + 2 x 1,023 + 1 bytes
+
+
+def test_rows_no_sink_could_hold_are_rejected_and_the_day_lands(loaded):
+    """Issue 10: a user_id that is not a UUID and a page over 2,048 bytes are invalid_value; a page of
+    exactly 2,048 bytes of multi-byte text is kept and reaches page_view_stats."""
+    folder = loaded.drop_dir / "user_events" / DATE
+    lines = [
+        ds._event("x1", "page_view", ds.U2, "2024-01-17T05:00:00Z", page=PAGE_2048),
+        ds._event("x2", "page_view", ds.U2, "2024-01-17T05:00:00Z", page=PAGE_2048 + "b"),
+        ds._event("x3", "click", "not-a-uuid", "2024-01-17T05:00:00Z", page="/dashboard"),
+    ]
+    (folder / "c_limits.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines), encoding="utf-8")
+    assert_succeeded(loaded.trigger({"date": DATE}))
+    [record] = runs(loaded)
+    assert record["status"] == "success"
+    assert record["rows_read"] == ds.EXPECTED_REPORT["rows_read"] + 3
+    assert record["rows_kept"] == ds.EXPECTED_REPORT["rows_kept"] + 1
+    assert (
+        record["rejected_by_reason"]["invalid_value"] == ds.EXPECTED_REPORT["rejected"]["invalid_value"] + 2
+    )
+    page_views = {(r["hour"], r["page"]): r["view_count"] for r in curated(loaded, "page_view_stats")}
+    assert page_views[(5, PAGE_2048)] == 1
+    assert all(len(page.encode()) <= 2048 for _, page in page_views)
+
+
+@pytest.mark.parametrize("name", ["z_truncated.jsonl.gz", "z_not_parquet.parquet"])
+def test_a_corrupt_file_fails_the_run_once_naming_it(loaded, name):
+    """Issue 10: a file that cannot be read fails at once (no retry can fix it), and the run record's
+    error names the file and the fault instead of spark-submit's command line."""
+    import gzip
+
+    folder = loaded.drop_dir / "user_events" / DATE
+    if name.endswith(".gz"):
+        whole = gzip.compress(("\n".join(ds.JSON_LINES) + "\n").encode() * 50)
+        (folder / name).write_bytes(whole[: len(whole) // 2])
+        fault = "EOFException"
+    else:
+        (folder / name).write_text("this is not a parquet file\n")
+        fault = "not a Parquet file"
+    result = loaded.trigger({"date": DATE})
+    assert result.returncode != 0
+    [record] = runs(loaded)
+    assert record["status"] == "failed" and record["failed_task"] == "daily_outputs"
+    assert name in record["error"] and fault in record["error"], record["error"]
+    assert "Cannot execute" not in record["error"]
+    assert "up_for_retry" not in result.stdout + result.stderr
+    assert daily_user_stats(loaded) == []
+
+
+def test_without_a_spark_default_connection_the_day_runs_in_local_mode(loaded):
+    """Contract section 1: `local[*]` when the connection does not exist (the provider says YARN)."""
+    loaded.spark_connection = False
+    result = loaded.trigger({"date": DATE})
+    assert_succeeded(result)
+    assert "no spark_default connection: running Spark in local[*]" in result.stdout + result.stderr
+    assert_exact_outputs(loaded)
