@@ -185,8 +185,8 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict:
     judged = events.classify(read.rows, args.date)
     # The raw text of a passing row is only needed if it turns out a duplicate: read again then.
     judged = judged.withColumn("raw", F.when(F.col("reason").isNotNull(), F.col("raw")))
-    judged.write.mode("overwrite").parquet(f"{scratch}/judged")
     try:
+        judged.write.mode("overwrite").parquet(f"{scratch}/judged")
         judged = spark.read.parquet(f"{scratch}/judged")
         # Written once: the counts and both outputs use the duplicates.
         events.duplicate_losers(judged).write.mode("overwrite").parquet(f"{scratch}/_losers")
@@ -218,10 +218,14 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict:
 
 
 def _remove(spark: SparkSession, uri: str) -> None:
-    """Delete a scratch directory through Hadoop's filesystem API (it may not be local)."""
-    jvm = spark.sparkContext._jvm
-    path = jvm.org.apache.hadoop.fs.Path(uri)
-    path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).delete(path, True)
+    """Delete a scratch directory through Hadoop's filesystem API (it may not be local). A failure
+    to clean up is logged, never raised: it must not hide the error that ended the job."""
+    try:
+        jvm = spark.sparkContext._jvm
+        path = jvm.org.apache.hadoop.fs.Path(uri)
+        path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).delete(path, True)
+    except Exception:
+        log.exception("could not remove the scratch directory %s", uri)
 
 
 def main(argv: list[str] | None = None) -> int:

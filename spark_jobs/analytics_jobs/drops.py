@@ -31,6 +31,7 @@ from __future__ import annotations
 import gzip
 import logging
 import re
+import zlib
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -39,6 +40,8 @@ from pathlib import Path
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
+
+from analytics_jobs.failures import DeterministicError
 
 log = logging.getLogger(__name__)
 
@@ -128,10 +131,32 @@ def plan_splits(spark: SparkSession, split_bytes: int | None = None) -> int:
     the open cost to a partition's size after each file), which `read_text_lines` relies on.
     """
     if split_bytes is None:
-        split_bytes = int(str(spark.conf.get("spark.sql.files.maxPartitionBytes")).rstrip("b"))
+        split_bytes = byte_size(spark.conf.get("spark.sql.files.maxPartitionBytes"))
     spark.conf.set("spark.sql.files.maxPartitionBytes", str(split_bytes))
     spark.conf.set("spark.sql.files.openCostInBytes", str(split_bytes))
+    # A cap on the number of partitions would pack several splits into one task again.
+    spark.conf.unset("spark.sql.files.maxPartitionNum")
     return split_bytes
+
+
+_BYTE_UNITS = {
+    "": 1,
+    "b": 1,
+    "k": 1 << 10,
+    "kb": 1 << 10,
+    "m": 1 << 20,
+    "mb": 1 << 20,
+    "g": 1 << 30,
+    "gb": 1 << 30,
+}
+
+
+def byte_size(text: object) -> int:
+    """A Spark size setting (`134217728`, `128m`, `128MB`, `1g`) in bytes."""
+    match = re.fullmatch(r"\s*([0-9]+)\s*([a-z]*)\s*", str(text).lower())
+    if not match or match.group(2) not in _BYTE_UNITS:
+        raise ValueError(f"not a size in bytes: {text!r}")
+    return int(match.group(1)) * _BYTE_UNITS[match.group(2)]
 
 
 def _is_split(f: DropFile, split_bytes: int) -> bool:
@@ -204,13 +229,19 @@ def first_line(f: DropFile) -> str | None:
     """
     opener = gzip.open if f.format.endswith(".gz") else open
     chunks: list[bytes] = []
-    with opener(f.path, "rb") as stream:
-        while chunk := stream.read(HEADER_PROBE_BYTES):
-            end = min((i for i in (chunk.find(b"\n"), chunk.find(b"\r")) if i >= 0), default=-1)
-            if end >= 0:
-                chunks.append(chunk[:end])
-                break
-            chunks.append(chunk)
+    try:
+        with opener(f.path, "rb") as stream:
+            while chunk := stream.read(HEADER_PROBE_BYTES):
+                end = min((i for i in (chunk.find(b"\n"), chunk.find(b"\r")) if i >= 0), default=-1)
+                if end >= 0:
+                    chunks.append(chunk[:end])
+                    break
+                chunks.append(chunk)
+    except (EOFError, zlib.error, gzip.BadGzipFile) as err:
+        raise DeterministicError(
+            f"cannot read drop file {f.name} ({f.path}): {type(err).__name__}: {err} - "
+            "the file is truncated or corrupt; the producer must replace it"
+        ) from None
     if not chunks:
         return None
     return b"".join(chunks).decode("utf-8", errors="replace")

@@ -21,8 +21,10 @@ _FAILED_READ = re.compile(r"\[FAILED_READ_FILE\.(\w+)\][^\n]*?reading file (\S+?
 _CAUSE = re.compile(r"^Caused by: ([\w.$]+(?:Exception|Error))(?::\s*(.*))?$", re.MULTILINE)
 # Root causes that mean the bytes of the file are wrong: reading them again fails the same way.
 _CORRUPT = re.compile(
-    r"EOFException|ZipException|Not in GZIP format|not a Parquet file|Could not read footer|"
-    r"ParquetDecodingException|CANNOT_READ_FILE_FOOTER|Corrupt|corrupt|MalformedInputException",
+    r"EOFException|ZipException|Not in GZIP format|not a gzip file|CRC failure|unknown gzip format|"
+    r"incorrect header check|invalid block type|invalid distance|invalid stored block|"
+    r"not a Parquet file|Could not read footer|ParquetDecodingException|CANNOT_READ_FILE_FOOTER|"
+    r"Corrupt|corrupt|MalformedInputException",
 )
 
 

@@ -83,3 +83,20 @@ def test_one_row_per_active_user(result):
 def test_engagement_arithmetic_by_hand(result):
     _, rows = result
     assert [rows[u][6] for u in ("u1", "u2", "u3", "u4")] == pytest.approx([4.5, 0.6, 0.7, 1.0])
+
+
+def test_minutes_saturate_at_the_int_maximum_instead_of_failing_the_day(spark: SparkSession) -> None:
+    """76 session_end events of Date.now() milliseconds (a client bug) sum past the int column, and
+    9 of the largest valid durations past a long: the day still computes, at the int maximum."""
+    from analytics_jobs.transforms.user_engagement import INT_MAX
+
+    bug = [("u1", "session_end", 1_705_314_600_000)] * 76 + [
+        ("u2", "session_end", 9_000_000_000_000_000_000)
+    ] * 2
+    rows = user_engagement(
+        spark.createDataFrame(
+            [(f"e{i}", t, u, AT, None, d, None) for i, (u, t, d) in enumerate(bug)], EVENTS_SCHEMA
+        ),
+        D,
+    ).collect()
+    assert {r.user_id: r.total_time_minutes for r in rows} == {"u1": INT_MAX, "u2": INT_MAX}

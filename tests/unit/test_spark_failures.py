@@ -63,3 +63,22 @@ def test_the_error_file_round_trip(tmp_path: Path) -> None:
     assert read_failure(tmp_path / "none.json") is None
     write_error_file(None, Failure(False, "no path, no file"))
     assert list(tmp_path.iterdir()) == [tmp_path / "run"]
+
+
+@pytest.mark.parametrize(
+    "cause",
+    ["java.io.IOException: not a gzip file", "java.io.IOException: gzip stream CRC failure",
+     "java.io.IOException: incorrect header check"],
+)  # fmt: skip
+def test_every_corrupt_gzip_is_deterministic(cause: str) -> None:
+    text = TRUNCATED_GZIP.replace("java.io.EOFException: Unexpected end of input stream", cause)
+    assert describe(RuntimeError(text)).deterministic
+
+
+def test_a_corrupt_csv_gzip_header_names_the_file(tmp_path: Path) -> None:
+    from analytics_jobs.drops import DropFile, first_line
+
+    bad = tmp_path / "b.csv.gz"
+    bad.write_bytes(b"event_id,event_type\n")  # plain text under a .gz name
+    with pytest.raises(DeterministicError, match=r"cannot read drop file b\.csv\.gz"):
+        first_line(DropFile("b.csv.gz", bad, "csv.gz", bad.stat().st_size))

@@ -215,7 +215,8 @@ def parse_csv_lines(lines: DataFrame, bad_header_files: Iterable[str] = ()) -> D
     malformed = (_count_of(value, '"') % 2 == 1) | (_count_of(quoted_removed, ",") != len(CSV_COLUMNS) - 1)
     if bad:
         malformed = malformed | F.col("source_file").isin(bad)
-    parsed = lines.where(F.col("line_number") > 1).select(
+    # An unnumbered line (NULL) stays, so that the run's check finds it.
+    parsed = lines.where(F.col("line_number").isNull() | (F.col("line_number") > 1)).select(
         "source_file",
         (F.col("line_number") - 1).alias("line_number"),
         value.alias("raw"),
@@ -480,7 +481,7 @@ def csv_raw(lines: DataFrame) -> DataFrame:
     """(source_file, line_number, raw) of CSV lines (LINES_SCHEMA): rows are numbered after the header."""
     return lines.where(F.col("line_number") > 1).select(
         "source_file", (F.col("line_number") - 1).alias("line_number"), F.col("value").alias("raw")
-    )
+    )  # only for numbered rows: the raw text of a duplicate is looked up by its number
 
 
 def with_raw(rows: DataFrame, raws: DataFrame) -> DataFrame:
