@@ -126,17 +126,23 @@ def write_outputs(paths: RunPaths, rows: int, keep: Callable[[int], bool]) -> No
         (directory / "_SUCCESS").write_text("")
 
 
-def _connection_uri(keyspace: str) -> str:
-    """cassandra_default pointing at CASSANDRA_HOST (`host`, `host:port` or `[ipv6]:port`)."""
-    value = os.environ["CASSANDRA_HOST"].strip()
+def cassandra_uri(host: str, keyspace: str) -> str:
+    """An Airflow cassandra connection URI for `host`, `host:port` or `[ipv6]:port`
+    (CASSANDRA_USERNAME / CASSANDRA_PASSWORD when set)."""
+    value = host.strip()
     if value.startswith("["):
-        host, _, port = value[1:].partition("]")
-        host, port = f"[{host}]", port.lstrip(":")
+        name, _, port = value[1:].partition("]")
+        name, port = f"[{name}]", port.lstrip(":")
     else:
-        host, _, port = value.partition(":")
+        name, _, port = value.partition(":")
     user = os.environ.get("CASSANDRA_USERNAME")
     credentials = f"{user}:{os.environ.get('CASSANDRA_PASSWORD', '')}@" if user else ""
-    return f"cassandra://{credentials}{host}:{port or 9042}/{keyspace}"
+    return f"cassandra://{credentials}{name}:{port or 9042}/{keyspace}"
+
+
+def _connection_uri(keyspace: str) -> str:
+    """cassandra_default pointing at CASSANDRA_HOST."""
+    return cassandra_uri(os.environ["CASSANDRA_HOST"], keyspace)
 
 
 def _session(keyspace: str, settings: cs.CassandraSettings) -> tuple[Any, Any]:

@@ -171,18 +171,6 @@ def ensure_airflow_db(home: Path, env: dict[str, str]) -> None:
         subprocess.run(["airflow", "db", "migrate"], env=env, check=True, stdout=subprocess.DEVNULL)
 
 
-def cassandra_uri(host: str, keyspace: str) -> str:
-    value = host.strip()
-    if value.startswith("["):
-        name, _, port = value[1:].partition("]")
-        name, port = f"[{name}]", port.lstrip(":")
-    else:
-        name, _, port = value.partition(":")
-    user = os.environ.get("CASSANDRA_USERNAME")
-    credentials = f"{user}:{os.environ.get('CASSANDRA_PASSWORD', '')}@" if user else ""
-    return f"cassandra://{credentials}{name}:{port or 9042}/{keyspace}"
-
-
 def airflow_env(args: argparse.Namespace, home: Path, dsns: tuple[str, str], drop_dir: str) -> dict[str, str]:
     """The run's whole configuration; inherited AIRFLOW_CONN_*/AIRFLOW_VAR_* are dropped."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW_CONN_", "AIRFLOW_VAR_"))}
@@ -210,6 +198,8 @@ def airflow_env(args: argparse.Namespace, home: Path, dsns: tuple[str, str], dro
         env["SPARK_HOME"] = str(Path(pyspark.__file__).parent)
     env.setdefault("PYSPARK_PYTHON", sys.executable)
     if args.cassandra_host:
+        from cassandra_load import cassandra_uri  # its heavier imports only when Cassandra is asked for
+
         env["AIRFLOW_CONN_CASSANDRA_DEFAULT"] = cassandra_uri(args.cassandra_host, args.cassandra_keyspace)
     for item in args.var:
         name, _, value = item.partition("=")

@@ -28,6 +28,7 @@ import time
 import event_stats
 import ingest_user_events
 import progress_outputs
+from pyspark.sql import SparkSession
 
 from analytics_jobs.failures import describe, write_error_file
 from analytics_jobs.io import iso_date
@@ -51,20 +52,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def run(spark, args: argparse.Namespace) -> dict[str, int]:
-    """The ingest, then the event outputs from its kept events, then the progress outputs."""
-    written: dict[str, int] = {}
-    for job, step in (
-        (ingest_user_events, "ingest"),
-        (event_stats, "event outputs"),
-        (progress_outputs, "progress outputs"),
-    ):
-        started = time.monotonic()
-        result = job.run(spark, argparse.Namespace(**vars(args), events=args.events_out))
-        log.info("%s done in %.1f s", step, time.monotonic() - started)
-        if job is not ingest_user_events:
-            written.update(result)
-    return written
+def _timed(step: str, job, spark: SparkSession, args: argparse.Namespace):
+    started = time.monotonic()
+    result = job.run(spark, args)
+    log.info("%s done in %.1f s", step, time.monotonic() - started)
+    return result
+
+
+def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, int]:
+    """The ingest, then the event outputs from its kept events, then the progress outputs; returns
+    the rows written per output table."""
+    _timed("ingest", ingest_user_events, spark, args)
+    with_events = argparse.Namespace(**vars(args), events=args.events_out)
+    return {
+        **_timed("event outputs", event_stats, spark, with_events),
+        **_timed("progress outputs", progress_outputs, spark, args),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,10 +4,10 @@ the quarantine and the run's report.
     spark-submit spark_jobs/ingest_user_events.py --date YYYY-MM-DD --drop-folder DIR --users PATH \
         --events-out DIR --quarantine DIR --report PATH
 
-Reads each text file of the drop once into a persisted scan, which is used to number the lines and
-then to parse them; the parsed and judged rows are persisted and feed the report counts, the kept
-events and the quarantine. Paths without a URI scheme are local files (`file://`), whatever
-fs.defaultFS says. The rules are in `analytics_jobs.transforms.events` and docs/ingestion.md.
+Parses and judges the drop once into a scratch Parquet dataset (nothing is persisted in memory),
+finds the duplicates on it, then writes the kept events, the quarantine and the report from it; line
+numbers come from `analytics_jobs.drops`. Paths without a URI scheme are local files (`file://`),
+whatever fs.defaultFS says. The rules are in `analytics_jobs.transforms.events` and docs/ingestion.md.
 """
 
 from __future__ import annotations
@@ -18,11 +18,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import argparse
-import datetime as dt
 import json
 import logging
 import os
-import re
 import tempfile
 import time
 from collections import defaultdict
@@ -32,20 +30,11 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from analytics_jobs import drops
-from analytics_jobs.io import to_uri
+from analytics_jobs.io import iso_date, to_uri
 from analytics_jobs.session import build_session
 from analytics_jobs.transforms import events
 
 log = logging.getLogger("ingest_user_events")
-
-
-def _date(text: str) -> dt.date:
-    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
-        raise argparse.ArgumentTypeError(f"--date {text!r} is not YYYY-MM-DD")
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"--date {text!r} is not a calendar date") from exc
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -63,7 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--date", required=True, type=_date, help="day D, YYYY-MM-DD")
+    parser.add_argument("--date", required=True, type=iso_date, help="day D, YYYY-MM-DD")
     add_arguments(parser)
     return parser.parse_args(argv)
 

@@ -375,7 +375,7 @@ def _typed(normalised: DataFrame) -> DataFrame:
     return normalised.select(
         "*",
         F.coalesce(F.col("timestamp_instant"), parsed_ts).alias("timestamp"),
-        F.when(duration <= MAX_DURATION_MS, duration).alias("duration_ms"),
+        duration.alias("_duration"),
         F.col("user_id").rlike(UUID_TEXT).alias("_uuid_ok"),
         F.coalesce(F.octet_length(F.col("page")) <= MAX_PAGE_BYTES, F.lit(True)).alias("_page_ok"),
     )
@@ -395,7 +395,7 @@ def classify(candidates: DataFrame, day: dt.date) -> DataFrame:
         | (event_type.isin(*PAGE_REQUIRED) & F.col("page").isNull())
     )
     invalid_value = (
-        (F.col("duration_text").isNotNull() & F.col("duration_ms").isNull())
+        (F.col("duration_text").isNotNull() & F.coalesce(F.col("_duration") > MAX_DURATION_MS, F.lit(True)))
         | ~F.col("_uuid_ok")
         | ~F.col("_page_ok")
     )
@@ -416,7 +416,7 @@ def classify(candidates: DataFrame, day: dt.date) -> DataFrame:
         "user_id",
         "timestamp",
         "page",
-        "duration_ms",
+        F.when(F.col("_duration") <= MAX_DURATION_MS, F.col("_duration")).alias("duration_ms"),
         "device",
         reason.alias("reason"),
     )
