@@ -32,6 +32,13 @@ if [ -z "$(scripts/postgres.sh bindir 2>/dev/null)" ]; then
   apt_install postgresql
 fi
 
+# The browser the UI tests drive through Playwright (Debian's build; Playwright's own download is
+# not reachable from the build machines).
+if ! command -v chromium >/dev/null; then
+  log "installing chromium for the browser tests"
+  apt_install chromium
+fi
+
 # Python 3.11 virtualenv with every package pinned.
 PYTHON="${PYTHON:-$(command -v python3.11 || command -v python3)}"
 "$PYTHON" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' \
