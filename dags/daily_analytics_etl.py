@@ -6,8 +6,8 @@ Every night at 02:00 UTC, processes the previous UTC day D (contract: `shared/CO
 1. **resolve_run** – the day comes from the `date` conf / Param (`YYYY-MM-DD`) or the schedule;
    a bad date fails here, before anything is touched.
 2. **extract_source** – `users` and the ISO week's `progress` from `source_postgres` to Parquet;
-   **wait_for_event_drop** waits (in reschedule mode) for `<etl_drop_dir>/user_events/D/_SUCCESS`.
-3. **daily_outputs** (one Spark application) – cleans the drop and quarantines rejected rows, then
+   **wait_for_event_drop** waits on the triggerer (deferrable) for `<etl_drop_dir>/user_events/D/_SUCCESS`.
+3. **daily_outputs** (one Spark application, in the `analytics_spark` pool) – cleans the drop and quarantines rejected rows, then
    computes `page_view_stats` and `user_engagement` from the kept events and `daily_user_stats` and
    `learning_progress` from the extract; **check_ingest** records the counts and fails above
    `etl_max_reject_ratio`, before any load.
@@ -31,12 +31,13 @@ from analytics_etl import tasks
 from analytics_etl.defaults import DEFAULT_ARGS, SPARK_JOBS
 from analytics_etl.sensors import DropReadySensor
 from analytics_etl.settings import SPARK_CONN_ID
-from analytics_etl.spark import SPARK_CONF, SparkJobOperator
+from analytics_etl.spark import SPARK_CONF, SPARK_POOL, SparkJobOperator
 from analytics_etl.timetable import DailyAfterCutoffTimetable
 
 
 def spark_job(task_id: str, py_files, error_file, **options) -> SparkJobOperator:
-    """spark_jobs/<task_id>.py on the `spark_default` master; each option becomes `--option-name value`."""
+    """spark_jobs/<task_id>.py on the `spark_default` master, in the Spark pool; each option becomes
+    `--option-name value`."""
     return SparkJobOperator(
         task_id=task_id,
         conn_id=SPARK_CONN_ID,
@@ -48,6 +49,7 @@ def spark_job(task_id: str, py_files, error_file, **options) -> SparkJobOperator
         ],
         error_file=error_file,
         conf=SPARK_CONF,
+        pool=SPARK_POOL,
     )
 
 

@@ -24,6 +24,10 @@ DEFAULT_MASTER = "local[*]"
 ERROR_FILE_ARG = "--error-file"
 # Spark settings of every job: UTC sessions, no console progress bars in the task log.
 SPARK_CONF = {"spark.sql.session.timeZone": "UTC", "spark.ui.showConsoleProgress": "false"}
+# Every Spark task runs in this Airflow pool, so a long backfill queues instead of starting a JVM per
+# run at once. Its size is a deployment setting (Admin > Pools; scripts/stack.sh and the compose file
+# create it with one slot, what two cores carry). `airflow dags test` ignores pools.
+SPARK_POOL = "analytics_spark"
 
 
 def connection_exists(conn_id: str) -> bool:
