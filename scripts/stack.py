@@ -1,0 +1,311 @@
+"""A local production deployment on one machine, without Docker: `up`, `down`, `status`, `env`, `airflow`.
+
+`up` starts (or reuses) the project's PostgreSQL with the Airflow metadata, source and analytics
+databases, a Spark standalone cluster from the installed pyspark (a master and two workers), and the
+Airflow api-server, scheduler, dag-processor and triggerer with LocalExecutor; it sets the
+connections, variables and the Spark pool, and waits until the DAG is served. Each process runs in a
+session of its own, its pid and start time under `<root>/pids`, its output under `<root>/logs`.
+`down` stops exactly those process groups (and PostgreSQL only if `up` started it). What the stack is
+made of is in `stack_config.py`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import psutil
+import psycopg2
+from psycopg2 import sql
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from stack_config import ADMIN_USER, REPO, StackConfig
+
+DAG_ID = "daily_analytics_etl"
+STATE = "state.json"
+
+
+def say(message: str) -> None:
+    print(f"[stack] {message}", flush=True)
+
+
+# -- processes ------------------------------------------------------------------------------------
+def _pid_file(cfg: StackConfig, name: str) -> Path:
+    return cfg.pids / f"{name}.pid"
+
+
+def running(cfg: StackConfig, name: str) -> psutil.Process | None:
+    """The live process `up` started as `name` (pid and start time must both match: pids are reused)."""
+    try:
+        pid, created = _pid_file(cfg, name).read_text().split()
+        proc = psutil.Process(int(pid))
+        if abs(proc.create_time() - float(created)) < 0.01 and proc.status() != psutil.STATUS_ZOMBIE:
+            return proc
+    except (FileNotFoundError, ValueError, psutil.Error):
+        pass
+    return None
+
+
+def start(cfg: StackConfig, name: str, argv: list[str], env: dict[str, str]) -> None:
+    if (proc := running(cfg, name)) is not None:
+        say(f"{name}: already running (pid {proc.pid})")
+        return
+    cfg.logs.mkdir(parents=True, exist_ok=True)
+    cfg.pids.mkdir(parents=True, exist_ok=True)
+    with open(cfg.logs / f"{name}.log", "ab") as log:
+        proc = subprocess.Popen(
+            argv, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True, cwd=cfg.root,
+        )  # fmt: skip
+    _pid_file(cfg, name).write_text(f"{proc.pid} {psutil.Process(proc.pid).create_time()}")
+    say(f"{name}: started (pid {proc.pid}, log {cfg.logs / f'{name}.log'})")
+
+
+def stop(cfg: StackConfig, name: str, grace: float = 30.0) -> None:
+    """SIGTERM to the service's process group, SIGKILL to what is left after `grace` seconds."""
+    proc = running(cfg, name)
+    _pid_file(cfg, name).unlink(missing_ok=True)
+    if proc is None:
+        return
+    group = [p for p in psutil.process_iter() if _pgid(p) == proc.pid]
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for p in group:
+            try:
+                p.send_signal(sig)
+            except psutil.Error:
+                pass
+        _, group = psutil.wait_procs(group, timeout=grace if sig == signal.SIGTERM else 10)
+        if not group:
+            break
+    say(f"{name}: stopped (pid {proc.pid})")
+
+
+def _pgid(proc: psutil.Process) -> int | None:
+    try:
+        return os.getpgid(proc.pid)
+    except OSError:
+        return None
+
+
+def stragglers(cfg: StackConfig) -> list[psutil.Process]:
+    """Processes of this stack (they carry ETL_STACK_DIR) outside every service's group: e.g. a task
+    process that started a session of its own."""
+    found = []
+    for p in psutil.process_iter():
+        try:
+            if p.pid != os.getpid() and p.environ().get("ETL_STACK_DIR") == str(cfg.root):
+                found.append(p)
+        except psutil.Error:
+            pass
+    return found
+
+
+# -- PostgreSQL -----------------------------------------------------------------------------------
+def postgres_up(cfg: StackConfig, state: dict) -> None:
+    pid_file = cfg.pg_data / "postmaster.pid"
+    if pid_file.exists() and psutil.pid_exists(int(pid_file.read_text().split()[0])):
+        port = int(pid_file.read_text().splitlines()[3])
+        if port != cfg.pg_port:
+            raise SystemExit(f"the project's PostgreSQL in {cfg.pg_data} runs on port {port}, not {cfg.pg_port}:"
+                             f" set ETL_PG_PORT={port}")  # fmt: skip
+        say(f"postgres: reusing the server on 127.0.0.1:{port} ({cfg.pg_data})")
+        state.setdefault("postgres_started", False)
+    else:
+        subprocess.run([str(REPO / "scripts" / "postgres.sh"), "start", str(cfg.pg_data), str(cfg.pg_port)],
+                       check=True)  # fmt: skip
+        state["postgres_started"] = True
+    admin = psycopg2.connect(host="127.0.0.1", port=cfg.pg_port, user="etl", dbname="postgres")
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        for name in cfg.databases().values():
+            cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+            if cur.fetchone() is None:
+                cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+                say(f"postgres: created database {name}")
+    admin.close()
+
+
+# -- Airflow settings -----------------------------------------------------------------------------
+def airflow(
+    cfg: StackConfig, *args: str, check: bool = True, quiet: bool = True
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["airflow", *args], env=cfg.process_env(), check=check, text=True,
+        stdout=subprocess.PIPE if quiet else None, stderr=subprocess.STDOUT if quiet else None,
+    )  # fmt: skip
+
+
+def configure_airflow(cfg: StackConfig) -> None:
+    say("airflow: migrating the metadata database")
+    airflow(cfg, "db", "migrate")
+    files = cfg.root / "settings"
+    files.mkdir(parents=True, exist_ok=True)
+    (files / "connections.json").write_text(json.dumps(cfg.connections(), indent=2))
+    (files / "variables.json").write_text(json.dumps(cfg.variables(), indent=2))
+    # The stack owns the connections (they point at its services); variables are the operator's.
+    airflow(cfg, "connections", "import", str(files / "connections.json"), "--overwrite")
+    airflow(cfg, "variables", "import", str(files / "variables.json"), "--action-on-existing-key", "skip")
+    for pool, slots in cfg.pools().items():
+        if airflow(cfg, "pools", "get", pool, check=False).returncode != 0:
+            airflow(
+                cfg, "pools", "set", pool, str(slots), "Spark applications at once (issue 7: size = cores)"
+            )
+    say(
+        f"airflow: connections {', '.join(cfg.connections())}; variables and pool {', '.join(cfg.pools())} set"
+    )
+
+
+# -- waiting --------------------------------------------------------------------------------------
+def _get_json(url: str, token: str | None = None) -> dict:
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.load(response)
+
+
+def wait_for(what: str, probe, timeout: float, cfg: StackConfig, log: str) -> None:
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            if probe():
+                return
+        except (OSError, ValueError, KeyError, urllib.error.URLError) as err:
+            last = err
+        time.sleep(2)
+    raise SystemExit(f"{what} not ready after {timeout:.0f} s (last error: {last}); see {cfg.logs / log}")
+
+
+def token(cfg: StackConfig) -> str:
+    """A JWT for the admin user, as any REST client gets one (`POST /auth/token`)."""
+    password = json.loads(cfg.password_file.read_text())[ADMIN_USER]
+    request = urllib.request.Request(
+        f"{cfg.api_url}/auth/token", data=json.dumps({"username": ADMIN_USER, "password": password}).encode(),
+        headers={"Content-Type": "application/json"}, method="POST",
+    )  # fmt: skip
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.load(response)["access_token"]
+
+
+def wait_until_ready(cfg: StackConfig) -> None:
+    def spark_ready() -> bool:
+        return _get_json(f"{cfg.spark_ui_url}/json/")["aliveworkers"] >= cfg.spark_workers
+
+    def airflow_healthy() -> bool:
+        health = _get_json(f"{cfg.api_url}/api/v2/monitor/health")
+        parts = ("metadatabase", "scheduler", "triggerer", "dag_processor")
+        return all(health[p]["status"] == "healthy" for p in parts)
+
+    def dag_served() -> bool:
+        return _get_json(f"{cfg.api_url}/api/v2/dags/{DAG_ID}", token(cfg))["dag_id"] == DAG_ID
+
+    wait_for("Spark workers", spark_ready, 90, cfg, "spark-master.log")
+    wait_for("Airflow services", airflow_healthy, 240, cfg, "api-server.log")
+    wait_for(f"DAG {DAG_ID}", dag_served, 240, cfg, "dag-processor.log")
+
+
+# -- commands -------------------------------------------------------------------------------------
+def _load_state(cfg: StackConfig) -> dict:
+    try:
+        return json.loads((cfg.root / STATE).read_text())
+    except FileNotFoundError:
+        return {}
+
+
+def up(cfg: StackConfig) -> None:
+    started = time.monotonic()
+    for folder in (cfg.root, cfg.data_dir, cfg.drop_dir):
+        folder.mkdir(parents=True, exist_ok=True)
+    state = _load_state(cfg)
+    postgres_up(cfg, state)
+    (cfg.root / STATE).write_text(json.dumps(state))
+    env = cfg.process_env()
+    services = cfg.services(env["SPARK_HOME"])
+    for service in services[: cfg.spark_workers + 1]:
+        start(cfg, service.name, service.argv, env)
+    configure_airflow(cfg)
+    for service in services[cfg.spark_workers + 1 :]:
+        start(cfg, service.name, service.argv, env)
+    wait_until_ready(cfg)
+    say(f"up in {time.monotonic() - started:.0f} s")
+    summary(cfg)
+
+
+def down(cfg: StackConfig) -> None:
+    for service in reversed(cfg.services(os.environ.get("SPARK_HOME", ""))):
+        stop(cfg, service.name)
+    left = stragglers(cfg)
+    for p in left:
+        say(f"stopping a leftover process of the stack: pid {p.pid} {' '.join(p.cmdline()[:3])}")
+        p.kill()
+    psutil.wait_procs(left, timeout=10)
+    state = _load_state(cfg)
+    if state.pop("postgres_started", False):
+        subprocess.run([str(REPO / "scripts" / "postgres.sh"), "stop", str(cfg.pg_data)], check=True)
+        say("postgres: stopped (up had started it)")
+    if cfg.root.exists():
+        (cfg.root / STATE).write_text(json.dumps(state))
+
+
+def status(cfg: StackConfig) -> int:
+    services = cfg.services(os.environ.get("SPARK_HOME", ""))
+    down_count = 0
+    for service in services:
+        proc = running(cfg, service.name)
+        down_count += proc is None
+        say(f"{service.name:<15} {'running, pid ' + str(proc.pid) if proc else 'stopped'}")
+    pg_pid = cfg.pg_data / "postmaster.pid"
+    pg_up = pg_pid.exists() and psutil.pid_exists(int(pg_pid.read_text().split()[0]))
+    say(f"{'postgres':<15} {'running on 127.0.0.1:' + str(cfg.pg_port) if pg_up else 'stopped'}")
+    if down_count == 0:
+        summary(cfg)
+    return 0 if down_count == 0 and pg_up else 3
+
+
+def summary(cfg: StackConfig) -> None:
+    password = json.loads(cfg.password_file.read_text())[ADMIN_USER] if cfg.password_file.exists() else "?"
+    print(
+        f"""
+  Airflow UI      {cfg.api_url}   login {ADMIN_USER} / {password}  (from {cfg.password_file})
+  Spark master    {cfg.spark_master}   web UI {cfg.spark_ui_url}
+  PostgreSQL      127.0.0.1:{cfg.pg_port}  databases {", ".join(cfg.databases().values())} (user etl)
+  drops / data    {cfg.drop_dir}  /  {cfg.data_dir}
+  logs            {cfg.logs}  (task logs under {cfg.logs / "airflow"})
+  CLI             scripts/stack.sh airflow dags trigger {DAG_ID} --conf '{{"date": "2024-01-15"}}'
+  a day of data   .venv/bin/python scripts/generate_day.py --date 2024-01-15 \\
+                    --source-dsn {cfg.pg_url("source")} --drop-dir {cfg.drop_dir}
+""",
+        flush=True,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("command", choices=["up", "down", "status", "env", "airflow"])
+    parser.add_argument("args", nargs=argparse.REMAINDER, help="for `airflow`: the CLI's arguments")
+    args = parser.parse_args(argv)
+    cfg = StackConfig.from_env()
+    if args.command == "up":
+        up(cfg)
+    elif args.command == "down":
+        down(cfg)
+    elif args.command == "status":
+        return status(cfg)
+    elif args.command == "env":  # `eval "$(scripts/stack.sh env)"` points a shell's CLI at the stack
+        for key, value in cfg.airflow_env().items():
+            print(f"export {key}={shlex.quote(value)}")
+    else:
+        return airflow(cfg, *args.args, check=False, quiet=False).returncode
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,217 @@
+"""What the local production deployment of `scripts/stack.sh` is made of: services, ports, settings.
+
+Data only, no side effects, so `scripts/stack.py` runs it and a test compares it with
+`docker-compose.airflow.yml` (the same deployment for machines with Docker). Every knob is an
+environment variable with a default; everything binds to 127.0.0.1 and lives under `ETL_STACK_DIR`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+SPARK_POOL = "analytics_spark"  # plugins/analytics_etl/spark.py: the pool every Spark task runs in
+AIRFLOW_SERVICES = ("api-server", "scheduler", "dag-processor", "triggerer")
+ADMIN_USER = "admin"
+
+
+def _env_int(name: str, default: int) -> int:
+    return int(os.environ.get(name) or default)
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    argv: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    root: Path
+    pg_data: Path
+    pg_port: int
+    api_port: int
+    spark_port: int
+    spark_ui_port: int
+    spark_workers: int
+    worker_cores: int
+    worker_memory: str
+    spark_slots: int
+    cassandra_host: str | None
+
+    @classmethod
+    def from_env(cls) -> StackConfig:
+        local = Path(os.environ.get("ETL_LOCAL_DIR") or REPO / ".local")
+        return cls(
+            root=Path(os.environ.get("ETL_STACK_DIR") or local / "stack"),
+            # The project's own PostgreSQL server (scripts/postgres.sh), reused if already running.
+            pg_data=Path(os.environ.get("ETL_PG_DATA") or local / "postgres"),
+            pg_port=_env_int("ETL_PG_PORT", 54329),
+            api_port=_env_int("ETL_STACK_API_PORT", 8080),
+            spark_port=_env_int("ETL_STACK_SPARK_PORT", 7077),
+            spark_ui_port=_env_int("ETL_STACK_SPARK_UI_PORT", 8081),
+            spark_workers=_env_int("ETL_STACK_SPARK_WORKERS", 2),
+            worker_cores=_env_int("ETL_STACK_WORKER_CORES", 1),
+            worker_memory=os.environ.get("ETL_STACK_WORKER_MEMORY") or "2g",
+            # What two cores carry: one Spark application at a time (it takes every worker core).
+            spark_slots=_env_int("ETL_STACK_SPARK_SLOTS", 1),
+            cassandra_host=os.environ.get("CASSANDRA_HOST") or None,
+        )
+
+    # -- where things are -------------------------------------------------------------------------
+    @property
+    def airflow_home(self) -> Path:
+        return self.root / "airflow"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def pids(self) -> Path:
+        return self.root / "pids"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def drop_dir(self) -> Path:
+        return self.root / "drops"
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    @property
+    def spark_master(self) -> str:
+        return f"spark://127.0.0.1:{self.spark_port}"
+
+    @property
+    def spark_ui_url(self) -> str:
+        return f"http://127.0.0.1:{self.spark_ui_port}"
+
+    @property
+    def password_file(self) -> Path:
+        return self.airflow_home / "simple_auth_manager_passwords.json.generated"
+
+    def pg_url(self, dbname: str) -> str:
+        return f"postgresql://etl@127.0.0.1:{self.pg_port}/{dbname}"
+
+    # -- what Airflow is told ---------------------------------------------------------------------
+    def databases(self) -> dict[str, str]:
+        """Role -> database on the project's server (compose runs one server per role)."""
+        return {"metadata": "airflow", "source": "source", "analytics": "analytics"}
+
+    def connections(self) -> dict[str, dict]:
+        conns = {
+            "source_postgres": {"conn_type": "postgres", "host": "127.0.0.1", "port": self.pg_port,
+                                "login": "etl", "schema": "source"},
+            "analytics_postgres": {"conn_type": "postgres", "host": "127.0.0.1", "port": self.pg_port,
+                                   "login": "etl", "schema": "analytics"},
+            "spark_default": {"conn_type": "spark", "host": "spark://127.0.0.1", "port": self.spark_port},
+        }  # fmt: skip
+        if self.cassandra_host:  # no Cassandra runs here; one named by CASSANDRA_HOST is used
+            host, _, port = self.cassandra_host.partition(":")
+            conns["cassandra_default"] = {
+                "conn_type": "cassandra", "host": host, "port": int(port or 9042), "schema": "analytics",
+            }  # fmt: skip
+        return conns
+
+    def variables(self) -> dict[str, str]:
+        """Set when missing only: an operator's later change in the UI survives `up`."""
+        return {
+            "etl_drop_dir": str(self.drop_dir),
+            "etl_data_dir": str(self.data_dir),
+            "etl_max_reject_ratio": "0.05",
+        }
+
+    def pools(self) -> dict[str, int]:
+        return {SPARK_POOL: self.spark_slots}
+
+    def secrets(self) -> dict[str, str]:
+        """JWT and session secrets and the Fernet key: generated once per stack, kept under its root."""
+        path = self.root / "secrets.json"
+        if path.exists():
+            return json.loads(path.read_text())
+        import secrets
+
+        from cryptography.fernet import Fernet
+
+        values = {
+            "jwt_secret": secrets.token_urlsafe(32),
+            "secret_key": secrets.token_urlsafe(32),
+            "fernet_key": Fernet.generate_key().decode(),
+        }
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(json.dumps(values))
+        return values
+
+    def airflow_env(self) -> dict[str, str]:
+        """The [section] settings every Airflow process and CLI call of this deployment shares."""
+        secrets = self.secrets()
+        return {
+            "AIRFLOW_HOME": str(self.airflow_home),
+            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            # Like production: the schedule runs once the DAG is deployed (pausing it in the UI sticks).
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+            "AIRFLOW__CORE__FERNET_KEY": secrets["fernet_key"],
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN_USER}:admin",
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.api_url}/execution/",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": "postgresql+psycopg2://etl@127.0.0.1:"
+            f"{self.pg_port}/{self.databases()['metadata']}",
+            "AIRFLOW__API__HOST": "127.0.0.1",
+            "AIRFLOW__API__PORT": str(self.api_port),
+            "AIRFLOW__API__BASE_URL": self.api_url,
+            "AIRFLOW__API__SECRET_KEY": secrets["secret_key"],
+            "AIRFLOW__API_AUTH__JWT_SECRET": secrets["jwt_secret"],
+            "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(self.logs / "airflow"),
+            "GX_ANALYTICS_ENABLED": "false",
+        }
+
+    def process_env(self) -> dict[str, str]:
+        """The environment of every process `up` starts (and of CLI calls against the deployment)."""
+        venv_bin = str(Path(sys.executable).parent)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW_", "AIRFLOW__"))}
+        env.update(self.airflow_env())
+        env.update(
+            {
+                "ETL_STACK_DIR": str(self.root),  # every process of the stack carries it: `down` checks
+                "PATH": f"{venv_bin}:{env.get('PATH', '')}",
+                "SPARK_LOCAL_IP": "127.0.0.1",  # Spark's ports and web UIs bind to loopback only
+                "PYSPARK_PYTHON": sys.executable,
+                "PYSPARK_DRIVER_PYTHON": sys.executable,
+            }
+        )
+        return env
+
+    # -- the processes ----------------------------------------------------------------------------
+    def services(self, spark_home: str) -> list[Service]:
+        spark_class = str(Path(spark_home) / "bin" / "spark-class")
+        deploy = "org.apache.spark.deploy"
+        spark = [
+            Service("spark-master", [spark_class, f"{deploy}.master.Master", "--host", "127.0.0.1",
+                                     "--port", str(self.spark_port), "--webui-port", str(self.spark_ui_port)]),
+        ]  # fmt: skip
+        for n in range(1, self.spark_workers + 1):
+            spark.append(
+                Service(f"spark-worker-{n}", [spark_class, f"{deploy}.worker.Worker", "--host", "127.0.0.1",
+                        "--cores", str(self.worker_cores), "--memory", self.worker_memory,
+                        "--webui-port", str(self.spark_ui_port + n),
+                        "--work-dir", str(self.root / "spark" / f"worker-{n}"), self.spark_master])
+            )  # fmt: skip
+        # The scheduler's and triggerer's log servers would bind every interface; the api-server reads
+        # the task logs from the shared folder instead.
+        extra = {"scheduler": ["--skip-serve-logs"], "triggerer": ["--skip-serve-logs"]}
+        airflow = [Service(name, ["airflow", name, *extra.get(name, [])]) for name in AIRFLOW_SERVICES]
+        return spark + airflow

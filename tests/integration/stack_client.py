@@ -1,0 +1,161 @@
+"""Driving a deployment of `scripts/stack.sh` from the tests as an operator would: the script, the
+REST API with a JWT from `/auth/token`, the Spark master's JSON, the Airflow CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg2
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "scripts"))
+from stack_config import ADMIN_USER, StackConfig  # noqa: E402
+
+DAG_ID = "daily_analytics_etl"
+TERMINAL = {"success", "failed"}
+
+
+def free_port_block(size: int) -> int:
+    """The first of `size` consecutive free ports on 127.0.0.1."""
+    for _ in range(50):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            first = probe.getsockname()[1]
+        if first + size >= 65535:
+            continue
+        sockets = []
+        try:
+            for port in range(first, first + size):
+                sock = socket.socket()
+                sock.bind(("127.0.0.1", port))
+                sockets.append(sock)
+            return first
+        except OSError:
+            continue
+        finally:
+            for sock in sockets:
+                sock.close()
+    raise RuntimeError(f"no block of {size} free ports")
+
+
+@dataclass
+class Stack:
+    env: dict[str, str]
+
+    @classmethod
+    def for_tests(cls) -> Stack:
+        local = REPO / ".local"
+        env = dict(os.environ)
+        env.update(
+            ETL_STACK_DIR=str(local / "stack-test"),
+            ETL_PG_DATA=str(local / "postgres-stack-test"),
+            ETL_PG_PORT=str(free_port_block(1)),
+            ETL_STACK_API_PORT=str(free_port_block(1)),
+            ETL_STACK_SPARK_PORT=str(free_port_block(1)),
+            ETL_STACK_SPARK_UI_PORT=str(free_port_block(3)),
+        )
+        env.pop("CASSANDRA_HOST", None)
+        return cls(env)
+
+    @property
+    def cfg(self) -> StackConfig:
+        saved = dict(os.environ)
+        try:
+            os.environ.update(self.env)
+            return StackConfig.from_env()
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+
+    def script(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [str(REPO / "scripts" / "stack.sh"), *args], env=self.env, capture_output=True, text=True,
+            timeout=timeout,
+        )  # fmt: skip
+
+    def airflow(self, *args: str) -> subprocess.CompletedProcess:
+        return self.script("airflow", *args, timeout=300)
+
+    # -- REST ---------------------------------------------------------------------------------------
+    def token(self) -> str:
+        password = json.loads(self.cfg.password_file.read_text())[ADMIN_USER]
+        status, body = self.request(
+            "POST", "/auth/token", {"username": ADMIN_USER, "password": password}, None
+        )
+        assert status in (200, 201), body
+        return body["access_token"]
+
+    def request(self, method: str, path: str, body: dict | None = None, token: str | None = "auto"):
+        headers = {"Content-Type": "application/json"}
+        if token == "auto":
+            token = self.token()
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.cfg.api_url + path, data=data, headers=headers, method=method)
+        try:
+            with urllib.request.urlopen(req, timeout=30) as response:
+                return response.status, json.load(response)
+        except urllib.error.HTTPError as err:
+            return err.code, err.read().decode()
+
+    def api(self, method: str, path: str, body: dict | None = None) -> dict:
+        status, payload = self.request(method, path, body)
+        assert 200 <= status < 300, f"{method} {path}: {status} {payload}"
+        return payload
+
+    def dag_runs(self, **query: str) -> list[dict]:
+        params = "&".join(f"{k}={v}" for k, v in query.items())
+        return self.api("GET", f"/api/v2/dags/{DAG_ID}/dagRuns?limit=100&{params}")["dag_runs"]
+
+    def wait_run(self, run_id: str, timeout: float = 600) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            state = self.api("GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}")["state"]
+            if state in TERMINAL:
+                return state
+            time.sleep(3)
+        raise AssertionError(f"run {run_id} not finished after {timeout:.0f} s")
+
+    def task_state(self, run_id: str, task_id: str) -> str | None:
+        return self.api("GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/{task_id}")["state"]
+
+    def task_log(self, run_id: str, task_id: str, try_number: int = 1) -> str:
+        path = f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{try_number}"
+        return json.dumps(self.api("GET", path + "?full_content=true"))
+
+    def spark_apps(self) -> list[dict]:
+        with urllib.request.urlopen(f"{self.cfg.spark_ui_url}/json/", timeout=10) as response:
+            master = json.load(response)
+        return master["activeapps"] + master["completedapps"]
+
+    # -- data ---------------------------------------------------------------------------------------
+    def analytics(self):
+        return psycopg2.connect(host="127.0.0.1", port=self.cfg.pg_port, user="etl", dbname="analytics")
+
+    def generate_day(self, day: str, complete: bool = True, **sizes: int) -> None:
+        generate(day, self.cfg.pg_url("source"), self.cfg.drop_dir, complete, **sizes)
+
+
+SMALL_DAY = {"users": 300, "events": 3000, "progress-per-day": 600}
+
+
+def generate(day: str, source_dsn: str, drop_dir: Path, complete: bool = True, **sizes: int) -> None:
+    """scripts/generate_day.py (same arguments, same rows); without `_SUCCESS` if not `complete`."""
+    args = [f"--{k}={v}" for k, v in {**SMALL_DAY, **sizes}.items()]
+    subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "generate_day.py"), "--date", day, "--source-dsn", source_dsn,
+         "--drop-dir", str(drop_dir), *args],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    if not complete:
+        (drop_dir / "user_events" / day / "_SUCCESS").unlink()

@@ -1,0 +1,240 @@
+"""The local production deployment (`scripts/stack.sh`): up, runs through the REST API, the CLI's
+backfill and the browser on the Spark standalone cluster, then down. The tests run in file order on
+one deployment: each leaves it as the next expects."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from tests.integration.stack_client import DAG_ID, REPO, Stack, generate
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+SCREENSHOTS = REPO / ".local" / "screenshots"
+
+
+@pytest.fixture(scope="module")
+def stack():
+    stack = Stack.for_tests()
+    cfg = stack.cfg
+    stack.script("down", timeout=120)  # whatever a killed session left
+    shutil.rmtree(cfg.root, ignore_errors=True)
+    started = time.monotonic()
+    result = stack.script("up", timeout=900)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    print(f"stack up in {time.monotonic() - started:.0f} s")
+    # Short waits for the tests' drops (the deployment's variables; an operator would set them in the UI).
+    for key, value in {"etl_drop_poke_seconds": "2", "etl_drop_timeout_seconds": "600"}.items():
+        assert stack.airflow("variables", "set", key, value).returncode == 0
+    yield stack
+    stack.script("down", timeout=300)
+
+
+def stack_processes(stack: Stack) -> list[psutil.Process]:
+    found = []
+    for proc in psutil.process_iter():
+        try:
+            if proc.environ().get("ETL_STACK_DIR") == stack.env["ETL_STACK_DIR"]:
+                found.append(proc)
+        except psutil.Error:
+            pass
+    return found
+
+
+def pids(stack: Stack) -> dict[str, str]:
+    return {p.name: p.read_text() for p in sorted(stack.cfg.pids.glob("*.pid"))}
+
+
+def daily_user_stats(conn, day: str) -> list[tuple]:
+    with conn, conn.cursor() as cur:
+        cur.execute(
+            "SELECT user_id::text, name, email, total_time, lessons_completed, average_score, daily_rank"
+            " FROM daily_user_stats WHERE date = %s ORDER BY daily_rank, user_id",
+            (day,),
+        )
+        return cur.fetchall()
+
+
+def run_records(conn, day: str) -> list[dict]:
+    with conn, conn.cursor() as cur:
+        cur.execute(
+            "SELECT run_id, status, rows_read, rows_kept, rows_rejected, rejected_by_reason, orphan_user,"
+            " rows_written FROM etl_runs WHERE date = %s ORDER BY started_at",
+            (day,),
+        )
+        names = [c.name for c in cur.description]
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+
+def counts(record: dict) -> dict:
+    return {k: v for k, v in record.items() if k not in ("run_id", "status")}
+
+
+def test_up_starts_everything_on_loopback_and_twice_is_harmless(stack):
+    assert stack.script("status").returncode == 0
+    before = pids(stack)
+    assert set(before) == {
+        "spark-master.pid", "spark-worker-1.pid", "spark-worker-2.pid",
+        "api-server.pid", "scheduler.pid", "dag-processor.pid", "triggerer.pid",
+    }  # fmt: skip
+    again = stack.script("up", timeout=600)
+    assert again.returncode == 0, again.stdout[-3000:]
+    assert "already running" in again.stdout and pids(stack) == before
+    listening = []
+    for proc in stack_processes(stack):
+        try:
+            listening += [c.laddr.ip for c in proc.net_connections("inet") if c.status == psutil.CONN_LISTEN]
+        except psutil.Error:
+            pass
+    assert listening and set(listening) <= {"127.0.0.1", "::ffff:127.0.0.1"}, listening
+    assert len([a for a in stack.spark_apps() if a["state"] == "RUNNING"]) == 0
+    pools = stack.api("GET", "/api/v2/pools/analytics_spark")
+    assert pools["slots"] == 1
+
+
+def test_a_rest_triggered_day_waits_on_the_triggerer_and_lands_on_the_cluster_like_local_mode(
+    stack, deployment
+):
+    day = "2024-01-15"
+    stack.generate_day(day, complete=False)
+    run = stack.api("POST", f"/api/v2/dags/{DAG_ID}/dagRuns", {"logical_date": None, "conf": {"date": day}})
+    deadline = time.monotonic() + 300
+    while stack.task_state(run["dag_run_id"], "wait_for_event_drop") != "deferred":
+        assert time.monotonic() < deadline, "the drop wait never deferred to the triggerer"
+        time.sleep(2)
+    (stack.cfg.drop_dir / "user_events" / day / "_SUCCESS").write_text("")
+    assert stack.wait_run(run["dag_run_id"]) == "success", stack.task_log(run["dag_run_id"], "daily_outputs")
+
+    apps = [a for a in stack.spark_apps() if day in a["name"]]
+    assert [a["state"] for a in apps] == ["FINISHED"], apps
+    on_cluster = stack.analytics()
+    [record] = run_records(on_cluster, day)
+    rows = daily_user_stats(on_cluster, day)
+    on_cluster.close()
+    assert record["status"] == "success" and record["rows_read"] > 0 and len(rows) > 0
+
+    # The same day, the same files, through `airflow dags test` in local mode: the same rows.
+    generate(day, deployment.postgres.url(deployment.source_db), deployment.drop_dir)
+    deployment.variables["etl_max_reject_ratio"] = "0.05"
+    local = deployment.trigger({"date": day})
+    assert local.returncode == 0, local.stdout[-4000:]
+    conn = deployment.analytics()
+    assert daily_user_stats(conn, day) == rows
+    assert counts(run_records(conn, day)[0]) == counts(record)
+    conn.close()
+
+
+def test_a_backfill_processes_each_day_once_and_spark_jobs_queue_in_the_pool(stack):
+    days = ["2024-01-16", "2024-01-17", "2024-01-18"]
+    for day in days:
+        stack.generate_day(day)
+    created = stack.airflow(
+        "backfill", "create", "--dag-id", DAG_ID, "--from-date", days[0], "--to-date", days[-1]
+    )
+    assert created.returncode == 0, created.stdout[-3000:] + created.stderr[-3000:]
+    deadline = time.monotonic() + 900
+    while True:
+        runs = stack.dag_runs(run_type="backfill")
+        if len(runs) == 3 and all(r["state"] in ("success", "failed") for r in runs):
+            break
+        assert time.monotonic() < deadline, runs
+        time.sleep(5)
+    assert sorted(r["conf"].get("date") or r["logical_date"][:10] for r in runs) == days
+    assert {r["state"] for r in runs} == {"success"}
+    conn = stack.analytics()
+    for day in days:
+        [record] = run_records(conn, day)  # exactly one run of each day
+        assert record["status"] == "success" and len(daily_user_stats(conn, day)) > 0
+    conn.close()
+    # One slot in the Spark pool: the three applications ran one after another, never side by side.
+    apps = sorted((a["starttime"], a["starttime"] + a["duration"]) for a in stack.spark_apps() if
+                  any(d in a["name"] for d in days))  # fmt: skip
+    assert len(apps) == 3
+    assert all(end <= next_start for (_, end), (next_start, _) in zip(apps, apps[1:], strict=False)), apps
+
+
+def test_a_backfill_whose_conf_names_another_day_fails_naming_both(stack):
+    conn = stack.analytics()
+    before = run_records(conn, "2024-01-17")
+    created = stack.airflow(
+        "backfill", "create", "--dag-id", DAG_ID, "--from-date", "2024-01-20", "--to-date", "2024-01-20",
+        "--dag-run-conf", json.dumps({"date": "2024-01-17"}),
+    )  # fmt: skip
+    assert created.returncode == 0, created.stdout[-3000:]
+    deadline = time.monotonic() + 300
+    while not (runs := [r for r in stack.dag_runs(run_type="backfill") if r["logical_date"].startswith("2024-01-20")]) \
+            or runs[0]["state"] not in ("success", "failed"):  # fmt: skip
+        assert time.monotonic() < deadline, runs
+        time.sleep(3)
+    [run] = runs
+    assert run["state"] == "failed"
+    assert stack.task_state(run["dag_run_id"], "resolve_run") == "failed"
+    log = stack.task_log(run["dag_run_id"], "resolve_run")
+    assert "2024-01-17" in log and "2024-01-20" in log
+    assert run_records(conn, "2024-01-17") == before and run_records(conn, "2024-01-20") == []
+    conn.close()
+
+
+def test_in_a_browser_the_trigger_form_has_a_date_picker_and_the_run_lands(stack):
+    from playwright.sync_api import sync_playwright
+
+    day = "2024-01-19"
+    stack.generate_day(day)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    password = json.loads(stack.cfg.password_file.read_text())["admin"]
+    before = {r["dag_run_id"] for r in stack.dag_runs()}
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=shutil.which("chromium"),
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+            ],
+        )
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page.goto(stack.cfg.api_url + "/")
+        page.fill("input[name=username]", "admin")
+        page.fill("input[name=password]", password)
+        page.locator("button[type=submit]").click()
+        page.wait_for_url(stack.cfg.api_url + "/", timeout=60_000)
+        page.goto(f"{stack.cfg.api_url}/dags/{DAG_ID}")
+        page.get_by_role("button", name="Trigger Dag").click()
+        dialog = page.get_by_role("dialog")
+        picker = dialog.locator("input[name=element_date]")
+        picker.wait_for(timeout=30_000)
+        assert picker.get_attribute("type") == "date"  # the browser's own date picker
+        picker.fill(day)
+        page.screenshot(path=str(SCREENSHOTS / "trigger_form_date_picker.png"))
+        dialog.get_by_role("button", name="Trigger").last.click()
+        deadline = time.monotonic() + 60
+        while not (new := [r for r in stack.dag_runs() if r["dag_run_id"] not in before]):
+            assert time.monotonic() < deadline, "the form triggered no run"
+            time.sleep(1)
+        [run] = new
+        assert run["conf"] == {"date": day}
+        assert stack.wait_run(run["dag_run_id"]) == "success"
+        page.goto(f"{stack.cfg.api_url}/dags/{DAG_ID}/runs/{run['dag_run_id']}")
+        page.get_by_text("success").first.wait_for(timeout=30_000)
+        page.screenshot(path=str(SCREENSHOTS / "run_succeeded.png"))
+        browser.close()
+    conn = stack.analytics()
+    assert [r["status"] for r in run_records(conn, day)] == ["success"]
+    conn.close()
+
+
+def test_down_stops_everything_up_started(stack):
+    assert stack_processes(stack)
+    result = stack.script("down", timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert stack_processes(stack) == []
+    assert stack.script("status").returncode == 3
+    assert not Path(stack.cfg.pg_data / "postmaster.pid").exists()  # up had started it: down stops it

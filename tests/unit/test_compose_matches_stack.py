@@ -1,0 +1,112 @@
+"""docker-compose.airflow.yml and scripts/stack.sh describe one deployment: no Docker engine runs here,
+so this keeps the compose file from drifting away from the stack that the integration tests run."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from airflow.models.connection import Connection
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "scripts"))
+from stack_config import AIRFLOW_SERVICES, SPARK_POOL, StackConfig  # noqa: E402
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict:
+    return yaml.safe_load((REPO / "docker-compose.airflow.yml").read_text())
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory) -> StackConfig:
+    root = tmp_path_factory.mktemp("stack")
+    # With CASSANDRA_HOST the stack adds cassandra_default, as compose does for its own Cassandra.
+    return StackConfig(root=root, pg_data=root / "pg", pg_port=54329, api_port=8080, spark_port=7077,
+                       spark_ui_port=8081, spark_workers=2, worker_cores=1, worker_memory="2g",
+                       spark_slots=1, cassandra_host="cassandra")  # fmt: skip
+
+
+def airflow_env(compose: dict) -> dict[str, str]:
+    return compose["x-airflow"]["environment"]
+
+
+def parse_connection(conn_id: str, value: str) -> Connection:
+    if value.lstrip().startswith("{"):
+        return Connection.from_json(value, conn_id=conn_id)
+    return Connection(conn_id=conn_id, uri=value)
+
+
+def test_the_same_services(compose, stack):
+    services = compose["services"]
+    expected = {s.name for s in stack.services("/spark")}
+    assert expected <= set(services)
+    for name in AIRFLOW_SERVICES:
+        assert services[name]["command"][0] == name
+    # One database per role in the stack, one server per role in compose.
+    assert set(stack.databases()) <= set(services)
+
+
+def test_the_same_spark_cluster(compose, stack):
+    services = compose["services"]
+    spark = {s.name: s.argv for s in stack.services("/spark") if s.name.startswith("spark-")}
+    for name, argv in spark.items():
+        command = services[name]["command"]
+        assert command[0] == argv[1]  # the same deploy class
+        for flag in ("--cores", "--memory", "--port"):
+            if flag in argv:
+                assert command[command.index(flag) + 1] == argv[argv.index(flag) + 1], (name, flag)
+        if "Worker" in argv[1]:
+            assert command[-1] == f"spark://spark-master:{stack.spark_port}"
+
+
+def test_the_same_connections(compose, stack):
+    env = airflow_env(compose)
+    declared = {
+        k.removeprefix("AIRFLOW_CONN_").lower(): v for k, v in env.items() if k.startswith("AIRFLOW_CONN_")
+    }
+    assert set(declared) == set(stack.connections())
+    for conn_id, wanted in stack.connections().items():
+        conn = parse_connection(conn_id, declared[conn_id])
+        assert conn.conn_type == wanted["conn_type"], conn_id
+        if conn.conn_type != "postgres":  # compose runs a PostgreSQL per role on 5432, the stack one
+            assert conn.port == wanted["port"], conn_id
+        if "schema" in wanted and conn_id != "source_postgres":  # compose's source database is `app`
+            assert conn.schema == wanted["schema"], conn_id
+    spark = parse_connection("spark_default", declared["spark_default"])
+    assert spark.host.startswith("spark://")
+
+
+def test_the_same_variables_and_settings(compose, stack):
+    env = airflow_env(compose)
+    declared = {
+        k.removeprefix("AIRFLOW_VAR_").lower(): v for k, v in env.items() if k.startswith("AIRFLOW_VAR_")
+    }
+    assert set(declared) == set(stack.variables())
+    assert declared["etl_max_reject_ratio"] == stack.variables()["etl_max_reject_ratio"]
+    ours = stack.airflow_env()
+    for key in ("AIRFLOW__CORE__EXECUTOR", "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION",
+                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", "AIRFLOW__CORE__LOAD_EXAMPLES"):  # fmt: skip
+        assert env[key] == ours[key], key
+    for key in ("AIRFLOW__API__BASE_URL", "AIRFLOW__CORE__EXECUTION_API_SERVER_URL",
+                "AIRFLOW__API_AUTH__JWT_SECRET", "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"):  # fmt: skip
+        assert env[key] and ours[key], key
+    assert ours["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("postgresql")  # never SQLite
+
+
+def test_the_same_spark_pool(compose, stack):
+    init = " ".join(compose["services"]["airflow-init"]["command"])
+    [(pool, slots)] = stack.pools().items()
+    assert pool == SPARK_POOL
+    assert f"pools set {pool} {slots} " in init
+
+
+def test_the_pool_is_the_one_the_dag_uses():
+    sys.path.insert(0, str(REPO / "plugins"))
+    from analytics_etl.spark import SPARK_POOL as dag_pool
+
+    assert dag_pool == SPARK_POOL
