@@ -28,6 +28,7 @@ import datetime as dt
 from airflow.sdk import Param, dag, task
 
 from analytics_etl import tasks
+from analytics_etl.assets import CASSANDRA_ASSETS, POSTGRES_ASSETS
 from analytics_etl.defaults import DEFAULT_ARGS, SPARK_JOBS
 from analytics_etl.sensors import DropReadySensor
 from analytics_etl.settings import SPARK_CONN_ID
@@ -100,10 +101,13 @@ def daily_analytics_etl():
     gate = task(tasks.validate_outputs, task_id="validate_outputs")(run)
     ingest_checked >> gate
 
-    loaded_pg = task(tasks.load_postgres, task_id="load_postgres")(run)
+    # Each load declares the Assets it updates: other DAGs can be scheduled on them (docs/assets.md).
+    loaded_pg = task(tasks.load_postgres, task_id="load_postgres", outlets=POSTGRES_ASSETS)(run)
     # One Cassandra load at a time across runs: two days of one week both rewrite that week's
     # learning_progress rows and their manifest (docs/cassandra.md).
-    loaded_cassandra = task(tasks.load_cassandra, task_id="load_cassandra", max_active_tis_per_dag=1)(run)
+    loaded_cassandra = task(
+        tasks.load_cassandra, task_id="load_cassandra", max_active_tis_per_dag=1, outlets=CASSANDRA_ASSETS
+    )(run)
     finished = task(tasks.finish_run_record, task_id="finish_run_record", trigger_rule="none_failed")(run)
     gate >> [loaded_pg, loaded_cassandra] >> finished
 

@@ -18,6 +18,7 @@ from typing import Any
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from analytics_etl import settings
+from analytics_etl.assets import CASSANDRA_ASSETS, POSTGRES_ASSETS, mark_updated
 from analytics_etl.dates import InvalidRunDate, RunDate, resolve_run_date
 from analytics_etl.paths import OUTPUT_TABLES, RunPaths
 
@@ -173,6 +174,7 @@ def load_postgres(run: dict[str, str]) -> int:
         conn.close()
     with _record(run) as record:
         record.written("daily_user_stats", rows)
+    _mark_assets(POSTGRES_ASSETS, run, {"daily_user_stats": rows})
     return rows
 
 
@@ -196,7 +198,14 @@ def load_cassandra(run: dict[str, str]) -> dict[str, int]:
     with _record(run) as record:
         record.written("cassandra", written)
         record.cassandra_status("loaded")
+    _mark_assets(CASSANDRA_ASSETS, run, written)
     return written
+
+
+def _mark_assets(assets, run: dict[str, str], rows: dict[str, int]) -> None:
+    from airflow.sdk import get_current_context
+
+    mark_updated(get_current_context(), assets, run, rows)
 
 
 def finish_run_record(run: dict[str, str]) -> None:

@@ -52,12 +52,13 @@ class Stack:
     env: dict[str, str]
 
     @classmethod
-    def for_tests(cls) -> Stack:
+    def for_tests(cls, name: str = "stack-test") -> Stack:
+        """A stack of its own under .local/<name> (and its own PostgreSQL), on free ports."""
         local = REPO / ".local"
         env = dict(os.environ)
         env.update(
-            ETL_STACK_DIR=str(local / "stack-test"),
-            ETL_PG_DATA=str(local / "postgres-stack-test"),
+            ETL_STACK_DIR=str(local / name),
+            ETL_PG_DATA=str(local / f"postgres-{name}"),
             ETL_PG_PORT=str(free_port_block(1)),
             ETL_STACK_API_PORT=str(free_port_block(1)),
             ETL_STACK_SPARK_PORT=str(free_port_block(1)),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import sqlite3
 import threading
 import time
 
@@ -46,6 +47,18 @@ def curated(deployment, table: str) -> list[dict]:
     base = deployment.data_dir / "curated" / table / f"date={DATE}"
     [run_dir] = sorted(base.glob("run=*"), key=lambda p: p.stat().st_mtime)[-1:]
     return pads.dataset(str(run_dir), format="parquet").to_table().to_pylist()
+
+
+def asset_events(deployment, run_id: str) -> list[tuple[str, dict]]:
+    """(Asset name, extra) of the events a DAG run emitted, from the Airflow metadata database."""
+    db = sqlite3.connect(deployment.home / "airflow.db")
+    rows = db.execute(
+        "SELECT a.name, e.extra FROM asset_event e JOIN asset a ON a.id = e.asset_id"
+        " WHERE e.source_dag_id = 'daily_analytics_etl' AND e.source_run_id = ? ORDER BY a.name",
+        (run_id,),
+    ).fetchall()
+    db.close()
+    return [(name, json.loads(extra)) for name, extra in rows]
 
 
 def assert_succeeded(result) -> None:
@@ -106,6 +119,10 @@ def test_a_day_lands_exactly_reruns_identically_and_a_failed_gate_keeps_it(loade
     quarantine = loaded.data_dir / "quarantine" / "user_events" / f"date={DATE}"
     rejected = [json.loads(line) for f in quarantine.glob("*.json") for line in f.read_text().splitlines()]
     assert sorted(r["reason"] for r in rejected) == sorted(ds.EXPECTED_REPORT["rejected"])
+    # The Postgres load's Asset event names the day; the skipped Cassandra load emits none.
+    assert asset_events(loaded, record["run_id"]) == [
+        ("analytics.daily_user_stats", {"date": DATE, "run_id": record["run_id"], "rows": 3})
+    ]
 
     # 2. The same day again: exactly the same rows, a second run record.
     assert_succeeded(loaded.trigger({"date": DATE}))
@@ -127,6 +144,7 @@ def test_a_day_lands_exactly_reruns_identically_and_a_failed_gate_keeps_it(loade
     assert "average_score" in failed["error"]
     assert failed["rows_written"] == {}
     assert "average_score" in open(failed["validation_result"]).read()
+    assert asset_events(loaded, failed["run_id"]) == []
 
 
 @pytest.mark.parametrize("bad", ["2024-02-30", 20240115])  # every form is unit-tested in tests/unit
