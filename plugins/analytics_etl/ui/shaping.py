@@ -1,0 +1,200 @@
+"""Pure functions from what a run left behind (its `etl_runs` row, its GX result document, the
+quarantine's rows) to what the views show. No I/O here, so the unit tests feed them plain dicts."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+RAW_SHOWN = 300  # characters of a rejected line shown; the quarantine keeps the whole line
+
+
+# -- data quality ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Failure:
+    table: str
+    expectation: str
+    columns: tuple[str, ...]
+    unexpected_count: int | None
+    element_count: int | None
+    sample: str
+
+
+@dataclass(frozen=True)
+class TableVerdict:
+    table: str
+    success: bool
+    evaluated: int
+    failed: int
+    rows: int | None
+    page: str | None  # absolute path of the table's GX data docs page
+
+
+@dataclass(frozen=True)
+class Quality:
+    success: bool
+    date: str
+    failures: list[Failure]
+    tables: list[TableVerdict]  # failed tables first
+
+    @property
+    def first_page(self) -> TableVerdict | None:
+        """The page to show at once: the first failed table's, else the first table's."""
+        return next((t for t in self.tables if t.page), None)
+
+
+def quality(document: Mapping[str, Any]) -> Quality:
+    """The verdict of `checkpoint_result.json` (written by `analytics_etl.quality.run_gate`)."""
+    pages = (document.get("data_docs") or {}).get("pages") or {}
+    row_counts = document.get("row_counts") or {}
+    tables = []
+    for validation in document.get("validation_results") or []:
+        name = validation.get("suite_name", "?")
+        stats = validation.get("statistics") or {}
+        tables.append(
+            TableVerdict(
+                table=name,
+                success=bool(validation.get("success")),
+                evaluated=int(stats.get("evaluated_expectations") or 0),
+                failed=int(stats.get("unsuccessful_expectations") or 0),
+                rows=row_counts.get(name),
+                page=pages.get(name),
+            )
+        )
+    tables.sort(key=lambda t: (t.success, t.table))
+    failures = [
+        Failure(
+            table=f.get("table", "?"),
+            expectation=f.get("expectation", "?"),
+            columns=tuple(f.get("columns") or ()),
+            unexpected_count=f.get("unexpected_count"),
+            element_count=f.get("element_count"),
+            sample=f.get("sample") or "",
+        )
+        for f in document.get("failures") or []
+    ]
+    return Quality(bool(document.get("success")), str(document.get("date", "")), failures, tables)
+
+
+# -- rejects ----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Reject:
+    source_file: str
+    line_number: int | None
+    event_id: str | None
+    raw: str
+
+
+@dataclass(frozen=True)
+class Reason:
+    reason: str
+    count: int
+    share: float  # of the rows read
+    samples: list[Reject] = field(default_factory=list)
+
+
+def reasons(record: Mapping[str, Any], samples: Mapping[str, Sequence[Mapping[str, Any]]]) -> list[Reason]:
+    """Counts per reason from the run record (the ingest's own counts), most frequent first, each
+    with the sampled quarantine rows of that reason."""
+    counts = record.get("rejected_by_reason") or {}
+    read = record.get("rows_read") or 0
+    shaped = [
+        Reason(
+            reason=reason,
+            count=int(count),
+            share=int(count) / read if read else 0.0,
+            samples=[_reject(row) for row in samples.get(reason, ())],
+        )
+        for reason, count in counts.items()
+        if int(count) > 0
+    ]
+    return sorted(shaped, key=lambda r: (-r.count, r.reason))
+
+
+def _reject(row: Mapping[str, Any]) -> Reject:
+    raw = str(row.get("raw") if row.get("raw") is not None else "")
+    if len(raw) > RAW_SHOWN:
+        raw = raw[: RAW_SHOWN - 1] + "…"
+    line = row.get("line_number")
+    return Reject(
+        source_file=str(row.get("source_file") or "?"),
+        line_number=int(line) if line is not None else None,
+        event_id=row.get("event_id"),
+        raw=raw,
+    )
+
+
+def sample_by_reason(
+    rows: Iterable[Mapping[str, Any]], wanted: Iterable[str], per_reason: int
+) -> dict[str, list[Mapping[str, Any]]]:
+    """The first `per_reason` rows of each wanted reason, in file and line order; stops reading as
+    soon as every wanted reason has its sample (a quarantine can hold millions of rows)."""
+    missing = {reason: per_reason for reason in wanted}
+    found: dict[str, list[Mapping[str, Any]]] = {}
+    for row in rows:
+        reason = row.get("reason")
+        if missing.get(reason, 0) <= 0:
+            continue
+        found.setdefault(reason, []).append(row)
+        missing[reason] -= 1
+        if not any(missing.values()):
+            break
+    for reason in found:
+        found[reason].sort(key=lambda r: (str(r.get("source_file")), r.get("line_number") or 0))
+    return found
+
+
+def reject_ratio(record: Mapping[str, Any]) -> float | None:
+    read = record.get("rows_read")
+    rejected = record.get("rows_rejected")
+    if not read or rejected is None:
+        return None
+    return rejected / read
+
+
+# -- history ------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Point:
+    """One day of the history: its latest run."""
+
+    date: dt.date
+    run_id: str
+    status: str
+    rows_read: int | None
+    rows_kept: int | None
+    rows_rejected: int | None
+    reject_ratio: float | None
+    duration_seconds: float | None
+    outcome: str  # "passed", "failed" (the gate said no) or "none" (no verdict: failed earlier, running)
+
+
+def history(rows: Iterable[Mapping[str, Any]]) -> list[Point]:
+    """One point per date, oldest first, from rows of `sql/ui/history.sql` (the latest run per date)."""
+    points = []
+    for row in rows:
+        started, ended = row.get("started_at"), row.get("ended_at")
+        duration = (ended - started).total_seconds() if started and ended else None
+        verdict = row.get("validation_success")
+        points.append(
+            Point(
+                date=row["date"],
+                run_id=row["run_id"],
+                status=row["status"],
+                rows_read=row.get("rows_read"),
+                rows_kept=row.get("rows_kept"),
+                rows_rejected=row.get("rows_rejected"),
+                reject_ratio=reject_ratio(row),
+                duration_seconds=duration,
+                outcome="none" if verdict is None else ("passed" if verdict else "failed"),
+            )
+        )
+    return sorted(points, key=lambda p: p.date)
+
+
+def window(latest: dt.date | None, end: dt.date | None, days: int, today: dt.date) -> tuple[dt.date, dt.date]:
+    """The `days` days shown: ending at `end` when asked, else at the latest recorded date (so a
+    backfill of old dates is on the page), else today."""
+    last = end or latest or today
+    return last - dt.timedelta(days=days - 1), last
