@@ -28,6 +28,7 @@ import datetime as dt
 from airflow.sdk import Param, dag, task
 
 from analytics_etl import tasks
+from analytics_etl.alerts import deadline_alert, on_run_failed
 from analytics_etl.assets import CASSANDRA_ASSETS, POSTGRES_ASSETS
 from analytics_etl.defaults import DEFAULT_ARGS, SPARK_JOBS
 from analytics_etl.sensors import DropReadySensor
@@ -63,6 +64,10 @@ def spark_job(task_id: str, py_files, error_file, **options) -> SparkJobOperator
     catchup=False,
     max_active_runs=4,
     default_args=DEFAULT_ARGS,
+    # One mail per failed run (the task-level callback records each failed task), and one when the
+    # run for D has not finished by `etl_deadline` on D+1 (docs/alerts.md).
+    on_failure_callback=on_run_failed,
+    deadline=deadline_alert(),
     tags=["analytics", "etl", "daily"],
     params={
         # A date picker in the trigger form. A bad value is refused by Airflow, naming it, before a

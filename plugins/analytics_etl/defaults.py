@@ -1,4 +1,4 @@
-"""What every DAG of the platform shares: owner, retries and the failure callback."""
+"""What every DAG of the platform shares: owner, retries and the task failure callback."""
 
 from __future__ import annotations
 
@@ -11,8 +11,12 @@ SPARK_JOBS = PROJECT_ROOT / "spark_jobs"
 
 
 def _record_failure(context: Any) -> None:
+    """Each failed task: its run record says failed, and its error is kept for the run's one alert
+    (sent by the DAG-level callback, `analytics_etl.alerts.on_run_failed`)."""
+    from analytics_etl.alerts import remember_error
     from analytics_etl.tasks import record_failure
 
+    remember_error(context)
     record_failure(context)
 
 

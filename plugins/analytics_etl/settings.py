@@ -7,6 +7,8 @@ when a task runs, never when the DAG file is parsed.
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,3 +82,27 @@ def drop_timeout_seconds() -> float:
 
 def drop_poke_seconds() -> float:
     return _positive_seconds(VAR_DROP_POKE, 300)
+
+
+# Alerts (docs/alerts.md): the SMTP provider's connection, the recipients, and the time of D+1 by
+# which the run for D must have finished.
+SMTP_CONN_ID = "smtp_default"
+VAR_ALERT_TO = "etl_alert_to"
+VAR_DEADLINE = "etl_deadline"
+DEFAULT_DEADLINE = "06:00"
+
+
+def alert_recipients() -> list[str]:
+    """The addresses of `etl_alert_to` (comma-separated); empty when the variable is not set."""
+    raw = _variable(VAR_ALERT_TO, "") or ""
+    return [address.strip() for address in str(raw).split(",") if address.strip()]
+
+
+def parse_deadline(value: str) -> dt.time:
+    """`HH:MM` (or `HH:MM:SS`), a UTC time of day."""
+    try:
+        if not re.fullmatch(r"\d{2}:\d{2}(:\d{2})?", value.strip()):
+            raise ValueError
+        return dt.time.fromisoformat(value.strip())
+    except (AttributeError, ValueError):
+        raise ValueError(f"variable {VAR_DEADLINE} must be a UTC time HH:MM, got {value!r}") from None
