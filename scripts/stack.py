@@ -120,8 +120,10 @@ def postgres_up(cfg: StackConfig, state: dict) -> None:
         say(f"postgres: reusing the server on 127.0.0.1:{port} ({cfg.pg_data})")
         state.setdefault("postgres_started", False)
     else:
+        # Not marked as the stack's: `down` stops the server with pg_ctl, never by a signal to a straggler.
+        env = {k: v for k, v in os.environ.items() if k != "ETL_STACK_DIR"}
         subprocess.run([str(REPO / "scripts" / "postgres.sh"), "start", str(cfg.pg_data), str(cfg.pg_port)],
-                       check=True)  # fmt: skip
+                       check=True, env=env)  # fmt: skip
         state["postgres_started"] = True
     admin = psycopg2.connect(host="127.0.0.1", port=cfg.pg_port, user="etl", dbname="postgres")
     admin.autocommit = True
@@ -154,6 +156,13 @@ def configure_airflow(cfg: StackConfig) -> None:
     # The stack owns the connections (they point at its services); variables are the operator's.
     airflow(cfg, "connections", "import", str(files / "connections.json"), "--overwrite")
     airflow(cfg, "variables", "import", str(files / "variables.json"), "--action-on-existing-key", "skip")
+    # Variables are encrypted with the Fernet key of <root>/secrets.json: a metadata database kept
+    # from a stack whose root was deleted cannot be read any more. Say so rather than fail every run.
+    if airflow(cfg, "variables", "get", "etl_data_dir", check=False).returncode != 0:
+        raise SystemExit(
+            f"the variables in the metadata database cannot be read with the key in {cfg.root / 'secrets.json'}"
+            " (it was made anew?): restore that file, or drop the `airflow` database and run `up` again"
+        )
     for pool, slots in cfg.pools().items():
         if airflow(cfg, "pools", "get", pool, check=False).returncode != 0:
             airflow(
@@ -242,17 +251,17 @@ def up(cfg: StackConfig) -> None:
 def down(cfg: StackConfig) -> None:
     for service in reversed(cfg.services(os.environ.get("SPARK_HOME", ""))):
         stop(cfg, service.name)
-    left = stragglers(cfg)
-    for p in left:
-        say(f"stopping a leftover process of the stack: pid {p.pid} {' '.join(p.cmdline()[:3])}")
-        p.kill()
-    psutil.wait_procs(left, timeout=10)
     state = _load_state(cfg)
     if state.pop("postgres_started", False):
         subprocess.run([str(REPO / "scripts" / "postgres.sh"), "stop", str(cfg.pg_data)], check=True)
         say("postgres: stopped (up had started it)")
     if cfg.root.exists():
         (cfg.root / STATE).write_text(json.dumps(state))
+    left = stragglers(cfg)
+    for p in left:
+        say(f"stopping a leftover process of the stack: pid {p.pid} {' '.join(p.cmdline()[:3])}")
+        p.kill()
+    psutil.wait_procs(left, timeout=10)
 
 
 def status(cfg: StackConfig) -> int:

@@ -25,6 +25,7 @@ def stack():
     cfg = stack.cfg
     stack.script("down", timeout=120)  # whatever a killed session left
     shutil.rmtree(cfg.root, ignore_errors=True)
+    shutil.rmtree(cfg.pg_data, ignore_errors=True)  # a fresh metadata database for a fresh Fernet key
     started = time.monotonic()
     result = stack.script("up", timeout=900)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
