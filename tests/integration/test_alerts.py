@@ -132,6 +132,7 @@ def missing_drop(deployment) -> dict:
     return deployment
 
 
+@pytest.mark.slow
 def test_a_run_failing_at_the_wait_mails_once(deployment, smtp):
     controller, inbox = smtp
     result = dags_test(with_alerts(missing_drop(deployment), controller), {"date": DATE})
@@ -145,6 +146,7 @@ def test_a_run_failing_at_the_wait_mails_once(deployment, smtp):
     )
 
 
+@pytest.mark.slow
 def test_without_smtp_default_the_alert_is_logged(deployment, smtp):
     controller, inbox = smtp
     result = dags_test(with_alerts(missing_drop(deployment), controller, connection=False), {"date": DATE})
