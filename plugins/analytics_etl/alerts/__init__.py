@@ -20,9 +20,18 @@ __all__ = ["EtlDayDeadline", "deadline_alert", "on_run_failed", "remember_error"
 
 
 def deadline_alert():
-    """The DAG's `deadline`: `etl_deadline` on D+1, then one mail from the triggerer."""
+    """The DAG's `deadline`: `etl_deadline` on D+1, then one mail from the triggerer.
+
+    None under `airflow dags test`, which never evaluates deadlines, and which in Airflow 3.3.2 fails
+    marking a *successful* run of a DAG that has one (`DagRun.update_state` looks the unsaved alert
+    up by id: "'dict' object has no attribute 'hex'"). The demo and the end-to-end tests run that way.
+    """
+    import sys
+
     from airflow.sdk import AsyncCallback, DeadlineAlert
 
+    if sys.argv[1:3] == ["dags", "test"]:
+        return None
     return DeadlineAlert(
         reference=EtlDayDeadline(),
         interval=dt.timedelta(0),
