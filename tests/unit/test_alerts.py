@@ -81,6 +81,13 @@ def test_a_missed_deadline_mails_for_a_running_run_only():
     assert alert.day == "2024-01-17" and alert.late_by == dt.timedelta(hours=1, minutes=30)
     # A run that failed before its deadline was mailed as failed; its deadline adds nothing.
     assert late_alert({**context, "dag_run": dag_run(state="failed")}) is None
+    # A backfill created after the deadline is late by construction: logged, not mailed.
+    backfill = dag_run(run_type="backfill", queued_at="2024-03-01T10:00:00+00:00")
+    assert late_alert({**context, "dag_run": backfill}) is None
+    assert (
+        late_alert({**context, "dag_run": {**backfill, "queued_at": "2024-01-18T02:00:05+00:00"}}) is not None
+    )
+    assert late_alert({**context, "dag_run": dag_run(queued_at="2024-03-01T10:00:00+00:00")}) is not None
 
 
 def test_the_deadline_is_etl_deadline_on_the_next_day():
