@@ -106,3 +106,22 @@ def parse_deadline(value: str) -> dt.time:
         return dt.time.fromisoformat(value.strip())
     except (AttributeError, ValueError):
         raise ValueError(f"variable {VAR_DEADLINE} must be a UTC time HH:MM, got {value!r}") from None
+
+
+# Retention (docs/lifecycle.md): platform files of dates older than this many days are deleted.
+VAR_RETENTION_DAYS = "etl_retention_days"
+DEFAULT_RETENTION_DAYS = 30
+
+
+def retention_days() -> int:
+    """`etl_retention_days`, a whole number of days of at least 1 (default 30)."""
+    raw = _variable(VAR_RETENTION_DAYS, DEFAULT_RETENTION_DAYS)
+    try:
+        days = int(str(raw).strip())
+    except ValueError:
+        raise ValueError(
+            f"variable {VAR_RETENTION_DAYS} must be a whole number of days, got {raw!r}"
+        ) from None
+    if days < 1:
+        raise ValueError(f"variable {VAR_RETENTION_DAYS} must be at least 1, got {days}")
+    return days
