@@ -103,8 +103,10 @@ def daily_analytics_etl():
     ingest_checked = task(tasks.check_ingest, task_id="check_ingest")(run)
     [extracted, drop_ready, packaged] >> outputs >> ingest_checked
 
+    # A rerun of an older day reads an erased user's events again from the drop: they stay out.
+    erasures = task(tasks.keep_erased_users_out, task_id="keep_erased_users_out")(run)
     gate = task(tasks.validate_outputs, task_id="validate_outputs")(run)
-    ingest_checked >> gate
+    ingest_checked >> erasures >> gate
 
     # Each load declares the Assets it updates: other DAGs can be scheduled on them (docs/assets.md).
     loaded_pg = task(tasks.load_postgres, task_id="load_postgres", outlets=POSTGRES_ASSETS)(run)

@@ -164,6 +164,20 @@ def validate_outputs(run: dict[str, str]) -> dict[str, Any]:
     return {"result": str(result.result_path), "data_docs": str(result.data_docs_index)}
 
 
+def keep_erased_users_out(run: dict[str, str]) -> dict[str, int]:
+    """Users erased since (and gone from the source) stay out of this run's files: see erasure.replay."""
+    from analytics_etl.erasure.replay import keep_erased_users_out as enforce
+
+    conn = _analytics()
+    try:
+        removed = enforce(run_paths(run), conn)
+    finally:
+        conn.close()
+    if removed:
+        log.info("rows of erased users removed from the run's files: %s", removed)
+    return removed
+
+
 def load_postgres(run: dict[str, str]) -> int:
     from analytics_etl.load_postgres import replace_daily_user_stats
 

@@ -108,6 +108,7 @@ def test_no_statement_file_is_left_unused():
     sinks = tables.SINKS
     used = {"keyspace_create", *(name for _, name in schema.SCHEMA)}
     used |= {"key_manifest_insert", "key_manifest_select", "key_manifest_delete_older"}
+    used |= {"key_manifest_partitions", "user_engagement_delete_user"}  # analytics_etl.erasure.cassandra
     used |= {name for s in sinks for name in (s.insert, s.delete)}
     used |= {s.select_keys for s in sinks if s.keys_in_partition}
     used |= {

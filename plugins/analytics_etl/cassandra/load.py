@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -111,6 +113,16 @@ def load_day(
     for sink in SINKS:
         if not paths.output(sink.table).is_dir():
             raise FileNotFoundError(f"output {sink.table} of the run is missing: {paths.output(sink.table)}")
+    with connected(conn_id, settings) as writer:
+        return load_outputs(writer, paths, date)
+
+
+@contextmanager
+def connected(
+    conn_id: str = CASSANDRA_CONN_ID, settings: CassandraSettings | None = None
+) -> Iterator[Writer]:
+    """A `Writer` on the connection's cluster, its schema ensured; a transient error the driver and
+    the retries could not get past becomes `SinkUnavailable`, naming the hosts and what was written."""
     settings = settings or read_settings()
 
     from airflow.sdk import BaseHook
@@ -121,7 +133,7 @@ def load_day(
     writer = Writer(session, settings, keyspace)
     try:
         ensure_schema(session, keyspace, settings.replication)
-        return load_outputs(writer, paths, date)
+        yield writer
     except TRANSIENT_ERRORS as err:  # creating the schema or preparing a statement (the driver retried)
         hosts = error_hosts(err) or cluster_hosts(cluster)
         raise SinkUnavailable(hosts, writer.progress, None, describe_error(err)) from err
