@@ -28,13 +28,16 @@ from dataclasses import dataclass, field
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
 from analytics_jobs import drops
-from analytics_jobs.io import iso_date, to_uri
+from analytics_jobs.io import iso_date, read_parquet, to_uri
 from analytics_jobs.session import build_session
 from analytics_jobs.transforms import events
 
 log = logging.getLogger("ingest_user_events")
+# Of the users, only the ids are read (for the orphan count), with the schema given: no job to infer it.
+_USER_IDS = T.StructType([T.StructField("id", T.StringType())])
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -61,14 +64,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 class Candidates:
     rows: DataFrame  # every row of every data file, in CANDIDATE_SCHEMA
     counted: dict[str, int] = field(default_factory=dict)  # text file read in splits -> rows counted
-    raws: list[DataFrame] = field(default_factory=list)  # (source_file, line_number, raw) per format
+    # (file names, their (source_file, line_number, raw)) per format
+    raws: list[tuple[frozenset[str], DataFrame]] = field(default_factory=list)
 
-    def raw_of(self, rows: DataFrame) -> DataFrame:
-        """(source_file, line_number, raw) of the given rows, read again from the drop: cheaper than
-        carrying every row's raw text through the job for the few that need it."""
-        if not self.raws:
+    def raw_of(self, rows: DataFrame, files: set[str]) -> DataFrame:
+        """(source_file, line_number, raw) of the given rows, which come from `files`, read again
+        from the drop: cheaper than carrying every row's raw text through the job for the few that
+        need it. Only the formats holding one of `files` are read again, none when it is empty."""
+        frames = [
+            raw.where(F.col("source_file").isin(sorted(names & files)))
+            for names, raw in self.raws
+            if names & files
+        ]
+        if not frames:
             return rows.select("source_file", "line_number", F.lit(None).cast("string").alias("raw"))
-        return events.union_all(self.raws).join(
+        return events.union_all(frames).join(
             rows.select("source_file", "line_number"), ["source_file", "line_number"]
         )
 
@@ -108,15 +118,16 @@ def candidates(spark: SparkSession, drop: drops.Drop) -> Candidates:
         text = drops.read_text_lines(spark, json_files, is_row)
         counted.update(text.row_counts)
         frames.append(events.parse_json_lines(events.drop_blank_lines(text.lines)))
-        raws.append(events.json_raw(text.lines))
+        raws.append((frozenset(f.name for f in json_files), events.json_raw(text.lines)))
     if csv_files := drop.of("csv"):
         frame, csv_counted, raw = _csv_frame(spark, csv_files, is_row)
         counted.update(csv_counted)
         frames.append(frame)
-        raws.append(raw)
+        raws.append((frozenset(f.name for f in csv_files), raw))
+    parquet_files = frozenset(f.name for f in drop.of("parquet"))
     for group in drops.read_parquet_groups(spark, drop.of("parquet")):
         frames.append(events.normalise_parquet(group))
-        raws.append(frames[-1].select("source_file", "line_number", "raw"))
+        raws.append((parquet_files, frames[-1].select("source_file", "line_number", "raw")))
     rows = events.union_all(frames) if frames else spark.createDataFrame([], events.CANDIDATE_SCHEMA)
     return Candidates(rows, counted, raws)
 
@@ -138,25 +149,48 @@ def write_report(report: dict, path: str | Path) -> None:
         raise
 
 
-def _counts(judged: DataFrame, losers: DataFrame) -> tuple[list[tuple[str, str | None, int]], dict[str, int]]:
-    """(file, reason, rows) of the final verdicts, and rows without a line number per file."""
+def _counts(
+    judged: DataFrame, losers: DataFrame, users: DataFrame
+) -> tuple[list[tuple[str, str | None, int]], dict[str, int], int]:
+    """(file, reason, rows) of the final verdicts, rows without a line number per file, and the
+    kept events of unknown users: in one query, as every Spark query costs planning and jobs."""
     numbered = F.col("line_number").isNotNull()
-    first = judged.groupBy("source_file", "reason").agg(
+    verdicts = judged.groupBy("source_file", "reason").agg(
         F.count(F.lit(1)).alias("rows"), F.count_if(~numbered).alias("unnumbered")
     )
-    duplicates = {
-        r["source_file"]: r["rows"]
-        for r in losers.groupBy("source_file").agg(F.count(F.lit(1)).alias("rows")).collect()
-    }
-    counts, unnumbered = [], defaultdict(int)
-    for row in first.collect():
-        name, reason, rows = row["source_file"], row["reason"], int(row["rows"])
-        unnumbered[name] += int(row["unnumbered"])
-        if reason is None and duplicates.get(name):
-            counts.append((name, "duplicate", duplicates[name]))
-            rows -= duplicates[name]
-        counts.append((name, reason, rows))
-    return counts, dict(unnumbered)
+    duplicates = losers.groupBy("source_file").agg(
+        F.lit("duplicate").alias("reason"),
+        F.count(F.lit(1)).alias("rows"),
+        F.lit(0).cast("long").alias("unnumbered"),
+    )
+    # The kept events are the rows that passed, but the duplicates' losers (as in mark_duplicates).
+    kept = judged.where(F.col("reason").isNull()).join(losers, ["source_file", "line_number"], "left_anti")
+    orphans = events.orphan_events(kept, users).agg(
+        F.lit(None).cast("string").alias("source_file"),
+        F.lit(_ORPHANS).alias("reason"),
+        F.count(F.lit(1)).alias("rows"),
+        F.lit(0).cast("long").alias("unnumbered"),
+    )
+    rows = [
+        (r["source_file"], r["reason"], int(r["rows"]), int(r["unnumbered"]))
+        for r in verdicts.unionByName(duplicates).unionByName(orphans).collect()
+    ]
+    dropped = {name: n for name, reason, n, _ in rows if reason == "duplicate"}
+    counts, unnumbered, orphan_count = [], defaultdict(int), 0
+    for name, reason, n, missing in rows:
+        if reason == _ORPHANS and name is None:
+            orphan_count = n
+        elif reason != "duplicate":  # the losers' own rows: counted out of the passing rows below
+            unnumbered[name] += missing
+            if reason is None and dropped.get(name):
+                counts.append((name, "duplicate", dropped[name]))
+                n -= dropped[name]
+            counts.append((name, reason, n))
+    return counts, dict(unnumbered), orphan_count
+
+
+# Marks the orphan count among the rows of `_counts`' query (no file has a NULL name).
+_ORPHANS = "orphan_user"
 
 
 def run(spark: SparkSession, args: argparse.Namespace) -> dict:
@@ -180,7 +214,8 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict:
         # Written once: the counts and both outputs use the duplicates.
         events.duplicate_losers(judged).write.mode("overwrite").parquet(f"{scratch}/_losers")
         losers = spark.read.parquet(f"{scratch}/_losers")
-        counts, unnumbered = _counts(judged, losers)
+        users = read_parquet(spark, args.users, _USER_IDS)
+        counts, unnumbered, orphans = _counts(judged, losers, users)
         drops.verify_numbered(unnumbered)
         parsed: dict[str, int] = defaultdict(int)
         for name, _, rows in counts:
@@ -188,14 +223,13 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict:
         drops.verify_rows_read(read.counted, parsed)  # before anything is written
         marked = events.mark_duplicates(judged, losers)
         events.kept_events(marked).write.mode("overwrite").parquet(events_out)
+        with_duplicates = {name for name, reason, rows in counts if reason == "duplicate" and rows}
         (
-            events.with_raw(events.quarantine_rows(marked), read.raw_of(losers))
+            events.with_raw(events.quarantine_rows(marked), read.raw_of(losers, with_duplicates))
             .write.mode("overwrite")
             .option("ignoreNullFields", "false")
             .json(quarantine)
         )
-        users = spark.read.parquet(to_uri(args.users))
-        orphans = events.orphan_events(spark.read.parquet(events_out), users).count()
     finally:
         _remove(spark, scratch)
 

@@ -277,11 +277,14 @@ def read_parquet_groups(spark: SparkSession, files: list[DropFile]) -> list[Data
     """Parquet files, one DataFrame per distinct schema (struct or map `properties`, string or
     timestamp `timestamp`...), each with source_file and line_number (1-based row number)."""
     groups: dict[str, list[DropFile]] = defaultdict(list)
-    for f in files:
-        groups[spark.read.parquet(f.uri).schema.json()].append(f)
+    schemas: dict[str, T.StructType] = {}
+    for f in files:  # Spark runs a job to read a file's footer: once per file, not again per group
+        schema = spark.read.parquet(f.uri).schema
+        schemas.setdefault(schema.json(), schema)
+        groups[schema.json()].append(f)
     frames = []
-    for members in groups.values():
-        frame = spark.read.parquet(*[f.uri for f in members])
+    for key, members in groups.items():
+        frame = spark.read.schema(schemas[key]).parquet(*[f.uri for f in members])
         frames.append(
             frame.select(
                 "*",
