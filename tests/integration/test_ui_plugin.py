@@ -1,0 +1,312 @@
+"""The plugin's views on a real deployment (`scripts/stack.sh`, its own copy on free ports): a good
+day and a gate-failing day run on the Spark cluster, then an operator logs into the UI in Chromium
+and reads both runs' Data quality and Rejects tabs and the history page; without a login, and with
+crafted paths, the endpoints give nothing away."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import re
+import shutil
+import subprocess
+from collections import Counter
+from pathlib import Path
+from urllib.parse import quote, urlsplit
+
+import psycopg2
+import pytest
+
+from tests.integration.stack_client import DAG_ID, REPO, Stack
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+SCREENSHOTS = REPO / ".local" / "screenshots"
+GOOD_DAY = "2024-01-15"
+BAD_DAY = "2024-01-22"  # another ISO week: its corrupt scores stay out of the good day's weekly progress
+PREFIX = "/analytics-etl"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+]
+
+
+@pytest.fixture(scope="module")
+def stack():
+    stack = Stack.for_tests("stack-ui")
+    stack.script("down", timeout=120)  # whatever a killed session left
+    # A fresh deployment, databases included: a source left with other days' scores of 250 would
+    # fail the good day's weekly progress, and old runs would show in the history.
+    subprocess.run([str(REPO / "scripts" / "postgres.sh"), "stop", str(stack.cfg.pg_data)], check=True)
+    shutil.rmtree(stack.cfg.pg_data, ignore_errors=True)
+    shutil.rmtree(stack.cfg.root, ignore_errors=True)
+    result = stack.script("up", timeout=900)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    try:
+        for key, value in {"etl_drop_poke_seconds": "2", "etl_drop_timeout_seconds": "600"}.items():
+            assert stack.airflow("variables", "set", key, value).returncode == 0
+        yield stack
+    finally:
+        stack.script("down", timeout=300)
+
+
+@pytest.fixture(scope="module")
+def runs(stack):
+    """run id -> etl_runs record, for a good day and a day whose source holds scores of 250."""
+    stack.generate_day(GOOD_DAY)
+    stack.generate_day(BAD_DAY)
+    source = psycopg2.connect(stack.cfg.pg_url("source"))
+    with source, source.cursor() as cur:
+        cur.execute(
+            "UPDATE progress SET score = 250 WHERE id IN "
+            "(SELECT id FROM progress WHERE date = %s ORDER BY id LIMIT 3)",
+            (BAD_DAY,),
+        )
+    source.close()
+    ids = {}
+    for day in (GOOD_DAY, BAD_DAY):
+        run = stack.api(
+            "POST", f"/api/v2/dags/{DAG_ID}/dagRuns", {"logical_date": None, "conf": {"date": day}}
+        )
+        ids[day] = run["dag_run_id"]
+    assert stack.wait_run(ids[GOOD_DAY], timeout=900) == "success"
+    assert stack.wait_run(ids[BAD_DAY], timeout=900) == "failed"
+    assert stack.task_state(ids[BAD_DAY], "validate_outputs") == "failed"
+    conn = stack.analytics()
+    with conn, conn.cursor() as cur:
+        cur.execute("SELECT * FROM etl_runs WHERE run_id = ANY(%s)", (list(ids.values()),))
+        names = [c.name for c in cur.description]
+        records = {row[0]: dict(zip(names, row, strict=True)) for row in cur.fetchall()}
+    conn.close()
+    return {"good": records[ids[GOOD_DAY]], "bad": records[ids[BAD_DAY]]}
+
+
+def quarantine_counts(stack: Stack, day: str) -> Counter:
+    """Rows per reason, counted from the quarantine files themselves."""
+    folder = stack.cfg.data_dir / "quarantine" / "user_events" / f"date={day}"
+    return Counter(
+        json.loads(line)["reason"]
+        for part in folder.glob("part-*.json")
+        for line in part.read_text().splitlines()
+        if line.strip()
+    )
+
+
+def raw_get(stack: Stack, path: str, token: str | None = None, cookie: str | None = None) -> tuple[int, str]:
+    """GET `path` exactly as written (no client-side normalisation of `..` or `%2F`)."""
+    url = urlsplit(stack.cfg.api_url)
+    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
+    headers = {}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    if cookie:
+        headers["Cookie"] = cookie
+    conn.request("GET", path, headers=headers)
+    response = conn.getresponse()
+    body = response.read().decode(errors="replace")
+    conn.close()
+    return response.status, body
+
+
+def run_path(run_id: str, view: str) -> str:
+    return f"{PREFIX}/dags/{DAG_ID}/runs/{quote(run_id, safe='')}/{view}"
+
+
+# -- the endpoints, without a browser -------------------------------------------------------------
+def test_nothing_is_served_without_a_valid_login(stack, runs):
+    run_id = runs["good"]["run_id"]
+    paths = [
+        run_path(run_id, "quality"), run_path(run_id, "rejects"), f"{PREFIX}/history",
+        f"{PREFIX}/data-docs/index.html", f"{PREFIX}/static/ui.css",
+    ]  # fmt: skip
+    token = stack.token()
+    for path in paths:
+        assert raw_get(stack, path, token=token)[0] == 200, path
+        status, body = raw_get(stack, path)
+        assert status == 401, (path, status)
+        assert run_id not in body and "<svg" not in body
+        assert raw_get(stack, path, token="not-a-jwt")[0] in (401, 403), path
+        assert raw_get(stack, path, cookie="_token=forged.jwt.value")[0] in (401, 403), path
+    for path in (f"{PREFIX}/openapi.json", f"{PREFIX}/docs", f"{PREFIX}/redoc"):
+        assert raw_get(stack, path)[0] == 404, path
+
+
+def test_no_path_outside_etl_data_dir_is_served(stack, runs):
+    token = stack.token()
+    data_docs = stack.cfg.data_dir / "data_docs"
+    secret_file = stack.cfg.password_file  # outside etl_data_dir, and worth stealing
+    secret = json.loads(secret_file.read_text())["admin"]
+    os.symlink(secret_file, data_docs / "leak.html")
+    os.symlink(secret_file.parent, data_docs / "leakdir")
+    rel_to_secret = os.path.relpath(secret_file, data_docs)
+    attempts = [
+        f"{PREFIX}/data-docs/{rel_to_secret}",
+        f"{PREFIX}/data-docs/../../../../../../etc/passwd",
+        f"{PREFIX}/data-docs/..%2F..%2F..%2F..%2F..%2F..%2Fetc%2Fpasswd",
+        f"{PREFIX}/data-docs/..%252F..%252F..%252Fetc%252Fpasswd",
+        f"{PREFIX}/data-docs/%2E%2E/%2E%2E/%2E%2E/%2E%2E/etc/passwd",
+        f"{PREFIX}/data-docs//etc/passwd",
+        f"{PREFIX}/data-docs/%2Fetc%2Fpasswd",
+        f"{PREFIX}/data-docs/{quote(str(secret_file), safe='')}",
+        f"{PREFIX}/data-docs/leak.html",
+        f"{PREFIX}/data-docs/leakdir/{secret_file.name}",
+        f"{PREFIX}/data-docs/.lock",
+        f"{PREFIX}/static/..%2F..%2Fguard.py",
+        f"{PREFIX}/static/%2E%2E%2Fguard.py",
+    ]
+    for path in attempts:
+        status, body = raw_get(stack, path, token=token)
+        assert status == 404, (path, status)
+        assert secret not in body and "root:" not in body, path
+    assert raw_get(stack, f"{PREFIX}/data-docs/index.html", token=token)[0] == 200
+
+    # A record is data too: a run whose record names files outside etl_data_dir shows none of them.
+    conn = stack.analytics()
+    with conn, conn.cursor() as cur:
+        cur.execute(
+            "INSERT INTO etl_runs (run_id, date, dag_id, started_at, status, validation_result, data_docs)"
+            " VALUES ('manual__forged', '2022-06-01', %s, now(), 'failed', %s, %s)",
+            (DAG_ID, str(secret_file), str(secret_file)),
+        )
+    conn.close()
+    for view in ("quality", "rejects"):
+        status, body = raw_get(stack, run_path("manual__forged", view), token=token)
+        assert status == 200 and secret not in body, view
+        assert "No validation result" in body or view == "rejects"
+
+
+# -- in the browser ---------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def browser_page(stack, runs):
+    from playwright.sync_api import sync_playwright
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    password = json.loads(stack.cfg.password_file.read_text())["admin"]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=shutil.which("chromium"), headless=True, args=CHROMIUM_ARGS
+        )
+        page = browser.new_page(viewport={"width": 1500, "height": 1100})
+        page.goto(stack.cfg.api_url + "/")
+        page.fill("input[name=username]", "admin")
+        page.fill("input[name=password]", password)
+        page.locator("button[type=submit]").click()
+        page.wait_for_url(stack.cfg.api_url + "/", timeout=60_000)
+        yield page
+        browser.close()
+
+
+def open_tab(page, stack: Stack, run_id: str, name: str):
+    """The run's page in the UI, then its tab `name`; returns the tab's frame."""
+    page.goto(f"{stack.cfg.api_url}/dags/{DAG_ID}/runs/{quote(run_id, safe='')}")
+    page.get_by_role("link", name=name, exact=True).or_(
+        page.get_by_role("tab", name=name, exact=True)
+    ).first.click()
+    frame = page.frame_locator(f"iframe[title='{name}']")
+    frame.locator("h1").wait_for(timeout=60_000)
+    return frame
+
+
+def number(text: str) -> int:
+    return int(re.sub(r"[^0-9]", "", text))
+
+
+def check_rejects(frame, stack: Stack, record: dict) -> None:
+    assert number(frame.locator("#rows-read").inner_text()) == record["rows_read"]
+    assert number(frame.locator("#rows-kept").inner_text()) == record["rows_kept"]
+    assert number(frame.locator("#rows-rejected").inner_text()) == record["rows_rejected"]
+    day = record["date"].isoformat()
+    assert frame.locator("#quarantine-path").inner_text() == str(
+        stack.cfg.data_dir / "quarantine" / "user_events" / f"date={day}"
+    )
+    expected = {reason: n for reason, n in record["rejected_by_reason"].items() if n}
+    assert expected and dict(quarantine_counts(stack, day)) == expected  # the record agrees with the files
+    rows = frame.locator("tr.reason")
+    shown = {rows.nth(i).get_attribute("data-reason"): number(rows.nth(i).locator(".count").inner_text())
+             for i in range(rows.count())}  # fmt: skip
+    assert shown == expected
+    for reason in expected:
+        sample = frame.locator(f"table.samples[data-reason='{reason}'] tbody tr")
+        assert 1 <= sample.count() <= 5, reason
+        cells = sample.first.locator("td")
+        assert cells.nth(0).inner_text().startswith("events_")  # the drop file
+        assert number(cells.nth(1).inner_text()) >= 1  # its line
+
+
+def test_a_good_runs_tabs_show_the_passed_gate_and_its_rejects(stack, runs, browser_page):
+    page, record = browser_page, runs["good"]
+    frame = open_tab(page, stack, record["run_id"], "Data quality")
+    frame.get_by_text("Gate passed").wait_for(timeout=30_000)
+    assert frame.locator("table.failures").count() == 0
+    assert frame.locator("table.tables tbody tr").count() == 4
+    frame.frame_locator("iframe.gx").locator("body").get_by_text("daily_user_stats").first.wait_for(
+        timeout=30_000
+    )
+    page.screenshot(path=str(SCREENSHOTS / "ui_good_run_data_quality.png"))
+
+    frame = open_tab(page, stack, record["run_id"], "Rejects")
+    check_rejects(frame, stack, record)
+    page.screenshot(path=str(SCREENSHOTS / "ui_good_run_rejects.png"), full_page=True)
+
+
+def test_a_gate_failed_runs_tabs_put_the_failed_expectation_first(stack, runs, browser_page):
+    page, record = browser_page, runs["bad"]
+    result = json.loads(Path(record["validation_result"]).read_text())
+    assert result["success"] is False and result["failures"]
+    frame = open_tab(page, stack, record["run_id"], "Data quality")
+    frame.get_by_text("Gate FAILED").wait_for(timeout=30_000)
+    rows = frame.locator("table.failures tr.failure")
+    assert rows.count() == len(result["failures"])
+    shown = {(rows.nth(i).locator("td").nth(0).inner_text(), rows.nth(i).locator(".columns").inner_text(),
+              number(rows.nth(i).locator(".unexpected").inner_text())) for i in range(rows.count())}  # fmt: skip
+    assert shown == {(f["table"], ", ".join(f["columns"]), f["unexpected_count"]) for f in result["failures"]}
+    assert any("score" in columns for _, columns, _ in shown)  # the 250s are what broke it
+    first_failed = result["failures"][0]["table"]
+    assert frame.locator("table.tables tbody tr").first.locator("td").first.inner_text() == first_failed
+    assert frame.locator(".gx-table").inner_text() == first_failed  # its GX page is the one shown
+    frame.frame_locator("iframe.gx").locator("body").get_by_text(first_failed).first.wait_for(timeout=30_000)
+    page.screenshot(path=str(SCREENSHOTS / "ui_failed_run_data_quality.png"))
+
+    frame = open_tab(page, stack, record["run_id"], "Rejects")
+    check_rejects(frame, stack, record)
+    page.screenshot(path=str(SCREENSHOTS / "ui_failed_run_rejects.png"))
+
+
+def test_the_history_page_charts_both_days_and_each_point_opens_its_run(stack, runs, browser_page):
+    page = browser_page
+    page.goto(stack.cfg.api_url + "/")
+    nav = page.get_by_role("link", name="ETL history").or_(page.get_by_role("menuitem", name="ETL history"))
+    if not nav.count():
+        page.get_by_role("button", name="Browse").click()
+    nav.first.click()
+    frame = page.frame_locator("iframe[title='ETL history']")
+    frame.locator("h1").wait_for(timeout=60_000)
+    # The scheduled run of yesterday may hold the latest date: look at the days of this test.
+    frame.locator("input[name=end]").fill(BAD_DAY)
+    frame.get_by_role("button", name="Show").click()
+    frame.get_by_text(f"up to {BAD_DAY}").or_(
+        frame.locator(f"input[name=end][value='{BAD_DAY}']")
+    ).first.wait_for()
+    charts = frame.locator("svg.chart")
+    assert charts.count() == 4
+    assert [charts.nth(i).get_attribute("aria-label") for i in range(4)] == [
+        "Rows per day", "Reject ratio", "Run duration", "Validation outcome",
+    ]  # fmt: skip
+    good, bad = runs["good"], runs["bad"]
+    rows_chart = charts.nth(0)
+    assert rows_chart.locator("circle.point").count() == 6  # read, kept, rejected on both days
+    titles = [rows_chart.locator("circle.point title").nth(i).text_content() for i in range(6)]
+    assert f"{GOOD_DAY} · {good['run_id']} (success) · read: {good['rows_read']:,}" in titles
+    assert f"{BAD_DAY} · {bad['run_id']} (failed) · rejected: {bad['rows_rejected']:,}" in titles
+    outcomes = charts.nth(3).locator("rect.outcome")
+    assert [outcomes.nth(i).get_attribute("class") for i in range(2)] == ["outcome passed", "outcome failed"]
+    page.screenshot(path=str(SCREENSHOTS / "ui_history.png"), full_page=True)
+
+    charts.nth(3).locator("a").nth(1).click()  # the failed day's square
+    page.wait_for_url(
+        re.compile(re.escape(f"/dags/{DAG_ID}/runs/{quote(bad['run_id'], safe='')}")), timeout=30_000
+    )
+    page.screenshot(path=str(SCREENSHOTS / "ui_history_point_opens_run.png"))
