@@ -20,7 +20,7 @@ import pytest
 
 from tests.integration.stack_client import DAG_ID, REPO, Stack
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.deployment]
 
 SCREENSHOTS = REPO / ".local" / "screenshots"
 GOOD_DAY = "2024-01-15"
