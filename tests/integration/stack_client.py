@@ -118,7 +118,7 @@ class Stack:
         params = "&".join(f"{k}={v}" for k, v in query.items())
         return self.api("GET", f"/api/v2/dags/{DAG_ID}/dagRuns?limit=100&{params}")["dag_runs"]
 
-    def wait_run(self, run_id: str, timeout: float = 600) -> str:
+    def wait_run(self, run_id: str, timeout: float = 900) -> str:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             state = self.api("GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}")["state"]
