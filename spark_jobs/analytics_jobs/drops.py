@@ -164,9 +164,26 @@ def _is_split(f: DropFile, split_bytes: int) -> bool:
     return not f.format.endswith(".gz") and f.size > split_bytes
 
 
+def source_file(spark: SparkSession, files: list[DropFile]) -> Column:
+    """The drop file's own name for each row. Spark's `_metadata.file_name` is the name as a URI
+    path segment (`a b.jsonl` reads `a%20b.jsonl`, `p%41.jsonl` reads `p%2541.jsonl`): the few
+    names that differ are mapped back, on the driver, with Hadoop's own encoding."""
+    hadoop_path = spark._jvm.org.apache.hadoop.fs.Path
+    renamed = {}
+    for f in files:
+        encoded = str(hadoop_path(str(f.path)).toUri().toString()).rsplit("/", 1)[-1]
+        if encoded != f.name:
+            renamed[encoded] = f.name
+    name = F.col("_metadata.file_name")
+    if not renamed:
+        return name
+    mapping = F.create_map(*[F.lit(part) for pair in sorted(renamed.items()) for part in pair])
+    return F.coalesce(mapping[name], name)
+
+
 def _scan(spark: SparkSession, files: list[DropFile]) -> DataFrame:
     return spark.read.text([f.uri for f in files]).select(
-        F.col("_metadata.file_name").alias("source_file"),
+        source_file(spark, files).alias("source_file"),
         F.col("_metadata.file_block_start").alias("block_start"),
         F.monotonically_increasing_id().bitwiseAND(F.lit((1 << _POSITION_BITS) - 1)).alias("position"),
         F.col("value"),
@@ -288,7 +305,7 @@ def read_parquet_groups(spark: SparkSession, files: list[DropFile]) -> list[Data
         frames.append(
             frame.select(
                 "*",
-                F.col("_metadata.file_name").alias("source_file"),
+                source_file(spark, members).alias("source_file"),
                 (F.col("_metadata.row_index") + 1).alias("line_number"),
             )
         )

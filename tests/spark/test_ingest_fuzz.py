@@ -306,8 +306,8 @@ def csv_lines(row: Row, quote_all: bool) -> list[str]:
 
 # --- files -----------------------------------------------------------------------------------------
 
-# Names that need percent-encoding in a URI ("a b", "p%41") are left out: KNOWN_BUG_ENCODED_NAMES.
-NAMES = ["a", "b", "B", "c1", "ä", "z", "0", "a-b", "p+q"]
+# Names that need percent-encoding in a URI ("a b", "p%41") included: Spark reports them encoded.
+NAMES = ["a", "b", "B", "c1", "ä", "z", "0", "a-b", "p+q", "a b", "p%41"]
 CSV_HEADERS = st.sampled_from(
     [HEADER] * 8
     + [HEADER.upper(), " Event_ID , event_type,user_id,timestamp,page,duration_ms,device "]
@@ -603,17 +603,8 @@ def test_the_oracle_numbers_lines_and_decides_duplicates_as_the_docs_say() -> No
     assert verdicts[3].raw == f'e2,click,{U1},2024-02-29T09:00Z,"/a,""b""",,'
 
 
-KNOWN_BUG_ENCODED_NAMES = (
-    "platform bug: source_file is the percent-encoded URI name (spark_jobs/analytics_jobs/drops.py takes "
-    "_metadata.file_name), so a file named 'a b.jsonl' is reported as 'a%20b.jsonl' in the kept events and "
-    "the quarantine, its report rows_read is 0, a duplicate from it has raw null, and a CSV file 'c d.csv' "
-    "with a foreign header has its rows kept instead of malformed"
-)
-
-
 @pytest.mark.spark
 @pytest.mark.slow
-@pytest.mark.xfail(reason=KNOWN_BUG_ENCODED_NAMES, strict=True)
 def test_file_names_that_need_percent_encoding(
     spark: SparkSession, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
