@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +24,13 @@ sys.path.insert(0, str(REPO / "scripts"))
 from stack_config import ADMIN_USER, StackConfig  # noqa: E402
 
 DAG_ID = "daily_analytics_etl"
+# Debian's chromium, headless, as the build machines run it.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+]
 TERMINAL = {"success", "failed"}
 
 
@@ -160,3 +170,25 @@ def generate(day: str, source_dsn: str, drop_dir: Path, complete: bool = True, *
     )  # fmt: skip
     if not complete:
         (drop_dir / "user_events" / day / "_SUCCESS").unlink()
+
+
+@contextmanager
+def logged_in(stack: Stack, width: int = 1400, height: int = 900) -> Iterator[object]:
+    """A Playwright page in Chromium, logged into the deployment's UI as the admin user."""
+    from playwright.sync_api import sync_playwright
+
+    password = json.loads(stack.cfg.password_file.read_text())[ADMIN_USER]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=shutil.which("chromium"), headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            page = browser.new_page(viewport={"width": width, "height": height})
+            page.goto(stack.cfg.api_url + "/")
+            page.fill("input[name=username]", ADMIN_USER)
+            page.fill("input[name=password]", password)
+            page.locator("button[type=submit]").click()
+            page.wait_for_url(stack.cfg.api_url + "/", timeout=60_000)
+            yield page
+        finally:
+            browser.close()

@@ -12,7 +12,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.integration.stack_client import DAG_ID, REPO, Stack, generate
+from tests.integration.stack_client import DAG_ID, REPO, Stack, generate, logged_in
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.deployment]
 
@@ -183,29 +183,10 @@ def test_a_backfill_whose_conf_names_another_day_fails_naming_both(stack):
 
 
 def test_in_a_browser_the_trigger_form_has_a_date_picker_and_the_run_lands(stack):
-    from playwright.sync_api import sync_playwright
-
     day = "2024-01-19"
     stack.generate_day(day)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    password = json.loads(stack.cfg.password_file.read_text())["admin"]
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=shutil.which("chromium"),
-            headless=True,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-            ],
-        )
-        page = browser.new_page(viewport={"width": 1400, "height": 900})
-        page.goto(stack.cfg.api_url + "/")
-        page.fill("input[name=username]", "admin")
-        page.fill("input[name=password]", password)
-        page.locator("button[type=submit]").click()
-        page.wait_for_url(stack.cfg.api_url + "/", timeout=60_000)
+    with logged_in(stack) as page:
         page.goto(f"{stack.cfg.api_url}/dags/{DAG_ID}")
         page.get_by_role("button", name="Trigger Dag").click()
         dialog = page.get_by_role("dialog")
@@ -226,7 +207,6 @@ def test_in_a_browser_the_trigger_form_has_a_date_picker_and_the_run_lands(stack
         page.goto(f"{stack.cfg.api_url}/dags/{DAG_ID}/runs/{run['dag_run_id']}")
         page.get_by_text("success").first.wait_for(timeout=30_000)
         page.screenshot(path=str(SCREENSHOTS / "run_succeeded.png"))
-        browser.close()
     conn = stack.analytics()
     assert [r["status"] for r in run_records(conn, day)] == ["success"]
     conn.close()

@@ -18,7 +18,7 @@ from urllib.parse import quote, urlsplit
 import psycopg2
 import pytest
 
-from tests.integration.stack_client import DAG_ID, REPO, Stack
+from tests.integration.stack_client import DAG_ID, REPO, Stack, logged_in
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.deployment]
 
@@ -26,12 +26,6 @@ SCREENSHOTS = REPO / ".local" / "screenshots"
 GOOD_DAY = "2024-01-15"
 BAD_DAY = "2024-01-22"  # another ISO week: its corrupt scores stay out of the good day's weekly progress
 PREFIX = "/analytics-etl"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-]
 
 
 @pytest.fixture(scope="module")
@@ -181,22 +175,9 @@ def test_no_path_outside_etl_data_dir_is_served(stack, runs):
 # -- in the browser ---------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def browser_page(stack, runs):
-    from playwright.sync_api import sync_playwright
-
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    password = json.loads(stack.cfg.password_file.read_text())["admin"]
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=shutil.which("chromium"), headless=True, args=CHROMIUM_ARGS
-        )
-        page = browser.new_page(viewport={"width": 1500, "height": 1100})
-        page.goto(stack.cfg.api_url + "/")
-        page.fill("input[name=username]", "admin")
-        page.fill("input[name=password]", password)
-        page.locator("button[type=submit]").click()
-        page.wait_for_url(stack.cfg.api_url + "/", timeout=60_000)
+    with logged_in(stack, 1500, 1100) as page:
         yield page
-        browser.close()
 
 
 def open_tab(page, stack: Stack, run_id: str, name: str):
