@@ -715,13 +715,7 @@ def test_postgres_restarted_in_the_middle_of_load_postgres(reference, postgres, 
     assert_same_as(reference, state_of(dep))
 
 
-# -- 4. Cassandra unreachable during load_cassandra ----------------------------------------------------
-
-
-def test_cassandra_unreachable_during_load_cassandra():
-    if not os.environ.get("CASSANDRA_HOST"):
-        pytest.skip("needs CASSANDRA_HOST (a Cassandra server to make unreachable mid-load); not set")
-    pytest.skip("needs CASSANDRA_HOST and a way to cut it off mid-load: not written yet (see docs)")
+# -- 4. Cassandra unreachable during load_cassandra: not written yet (docs/lifecycle.md, Faults).
 
 
 @pytest.fixture(scope="module", autouse=True)
