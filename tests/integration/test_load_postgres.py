@@ -47,7 +47,10 @@ D1, D2 = dt.date(2024, 1, 15), dt.date(2024, 1, 16)
 
 
 def test_migrations_apply_once(analytics):
-    assert migrate(analytics) == ["001_initial"]
+    from analytics_etl.sql import migrations
+
+    assert migrate(analytics) == ["001_initial", "002_retention_log", "003_erasure_log"]
+    assert [version for version, _ in migrations()] == ["001_initial", "002_retention_log", "003_erasure_log"]
     assert migrate(analytics) == []
 
 
