@@ -8,20 +8,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from analytics_etl.quality import GateFailure  # the gate's own record of a failed expectation
+
 RAW_SHOWN = 300  # characters of a rejected line shown; the quarantine keeps the whole line
 
 
 # -- data quality ---------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Failure:
-    table: str
-    expectation: str
-    columns: tuple[str, ...]
-    unexpected_count: int | None
-    element_count: int | None
-    sample: str
-
-
 @dataclass(frozen=True)
 class TableVerdict:
     table: str
@@ -36,7 +28,7 @@ class TableVerdict:
 class Quality:
     success: bool
     date: str
-    failures: list[Failure]
+    failures: list[GateFailure]
     tables: list[TableVerdict]  # failed tables first
 
     @property
@@ -65,7 +57,7 @@ def quality(document: Mapping[str, Any]) -> Quality:
         )
     tables.sort(key=lambda t: (t.success, t.table))
     failures = [
-        Failure(
+        GateFailure(
             table=f.get("table", "?"),
             expectation=f.get("expectation", "?"),
             columns=tuple(f.get("columns") or ()),
