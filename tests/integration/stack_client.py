@@ -128,6 +128,17 @@ class Stack:
         params = "&".join(f"{k}={v}" for k, v in query.items())
         return self.api("GET", f"/api/v2/dags/{DAG_ID}/dagRuns?limit=100&{params}")["dag_runs"]
 
+    def wait_backfills_completed(self, timeout: float = 180) -> list[dict]:
+        """The scheduler marks a backfill completed every 30 s after its last run ends; until then
+        Airflow refuses another backfill of the DAG."""
+        deadline = time.monotonic() + timeout
+        while True:
+            backfills = self.api("GET", f"/api/v2/backfills?dag_id={DAG_ID}&limit=100")["backfills"]
+            if all(b["completed_at"] for b in backfills):
+                return backfills
+            assert time.monotonic() < deadline, f"backfills not completed after {timeout:.0f} s: {backfills}"
+            time.sleep(3)
+
     def wait_run(self, run_id: str, timeout: float = 900) -> str:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -148,6 +148,8 @@ def test_a_backfill_processes_each_day_once_and_spark_jobs_queue_in_the_pool(sta
         time.sleep(5)
     assert sorted(r["conf"].get("date") or r["logical_date"][:10] for r in runs) == days
     assert {r["state"] for r in runs} == {"success"}
+    [backfill] = stack.wait_backfills_completed()  # the backfill itself ends, not only its runs
+    assert backfill["from_date"][:10] == days[0] and backfill["to_date"][:10] == days[-1]
     conn = stack.analytics()
     for day in days:
         [record] = run_records(conn, day)  # exactly one run of each day
