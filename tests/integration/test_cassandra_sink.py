@@ -388,3 +388,63 @@ def test_the_per_key_manifest_of_an_earlier_version_is_honoured_then_dropped(
         schema.render("SELECT user_id FROM {keyspace}.user_engagement_keys WHERE date = %s", keyspace), (D,)
     )
     assert list(legacy) == []
+
+
+@pytest.mark.slow
+def test_cassandra_cut_off_mid_load_fails_naming_host_and_progress_then_the_rerun_is_exact(
+    keyspace, cluster_session, tmp_path, monkeypatch
+):
+    """Issue 9's sink outage: the sink reaches the real server through a loopback TCP proxy that drops
+    every connection and stops listening after ~300 KB of the load's requests (the server is gone,
+    as when its host dies). The load retries a bounded number of times, then fails naming the host
+    and what it wrote; with the server back, the next load of the date is exact."""
+    import time
+
+    from analytics_etl.cassandra.errors import SinkUnavailable
+    from tests.integration.tcp_proxy import TcpProxy
+
+    if len(cluster_session.cluster.metadata.all_hosts()) > 1:
+        pytest.skip(
+            "the outage is cut with one proxy in front of one node: CASSANDRA_HOST is a multi-node cluster"
+        )
+    proxy = TcpProxy(_host_port()).start()
+    user = os.environ.get("CASSANDRA_USERNAME")
+    credentials = f"{user}:{os.environ.get('CASSANDRA_PASSWORD', '')}@" if user else ""
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_CASSANDRA_DEFAULT", f"cassandra://{credentials}127.0.0.1:{proxy.port}/{keyspace}"
+    )
+    monkeypatch.setenv("AIRFLOW_VAR_ETL_CASSANDRA_BATCH_SIZE", "500")
+    monkeypatch.setenv("AIRFLOW_VAR_ETL_CASSANDRA_CONCURRENCY", "16")
+    monkeypatch.setenv("AIRFLOW_VAR_ETL_CASSANDRA_MAX_RETRIES", "2")
+    monkeypatch.setenv("AIRFLOW_VAR_ETL_CASSANDRA_REQUEST_TIMEOUT", "5")
+    users = [uuid.UUID(int=n + 1) for n in range(20_000)]
+    try:
+        first = ([_pvs(D, 1, "/a", 1)], [_ue(u, D, 1, 0.3) for u in users[:12_000]], [])
+        _run(tmp_path / "first", D, "scheduled__first", *first)  # the server holds a previous load of D
+        proxy.cut_after_bytes = proxy.sent + 300_000
+        second = (
+            [_pvs(D, 2, "/b", 2)],
+            [_ue(u, D, 2, 0.6) for u in users[6_000:]],
+            [_lp(u, "math", MONDAY, 1, 50.0) for u in users[:3_000]],
+        )
+        started = time.monotonic()
+        with pytest.raises(SinkUnavailable) as failed:
+            _run(tmp_path / "cut", D, "manual__cut", *second)
+        failed_after = time.monotonic() - started
+        assert proxy.cut.is_set(), "the load finished before the proxy cut it off"
+        message = str(failed.value)
+        assert f"127.0.0.1:{proxy.port}" in message and "rows written so far: " in message, message
+        assert failed.value.written and sum(failed.value.written.values()) > 0, message
+        assert failed_after < 180, f"the retries are bounded (2, request timeout 5 s): {failed_after:.0f} s"
+        # What the cut load left is listed for the next load to clean up (checked past the proxy).
+        left = _contents(cluster_session, keyspace)
+        assert {(row[1], row[0]) for row in left["user_engagement"]} <= left["user_engagement_manifest"]
+
+        proxy.cut_after_bytes = None
+        proxy.start()  # the server is back
+        started = time.monotonic()
+        _run(tmp_path / "rerun", D, "manual__rerun", *second)
+        print(f"cut load failed after {failed_after:.1f} s; rerun took {time.monotonic() - started:.1f} s")
+        assert _contents(cluster_session, keyspace) == _expected(*second)
+    finally:
+        proxy.stop()
