@@ -105,6 +105,9 @@ _JSON_EVENT = T.StructType(
 # A JSON line is parsed as the value of `{"v": <line>}` and counted as the elements of `[<line>]`
 # (see parse_json_lines); counting only tokenizes, it builds no row.
 _JSON_WRAPPED = T.StructType([T.StructField("v", _JSON_EVENT), T.StructField("_corrupt", _STR)])
+# `properties`' own `duration_ms` key followed by a minus sign (JSON strings skipped whole, so a key
+# of a nested object or the text of a value does not match).
+_NEGATIVE_DURATION = r'"properties"\s*:\s*\{(?:[^{}"]++|"(?:[^"\\]++|\\.)*+")*?"duration_ms"\s*:\s*-'
 # Strict JSON: Spark would otherwise accept single-quoted strings, which are not JSON.
 _JSON_OPTIONS = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": "_corrupt", "allowSingleQuotes": "false"}
 # RFC 4180: a doubled quote inside a quoted field is a quote (Spark's default escape is a backslash).
@@ -173,6 +176,11 @@ def parse_json_lines(lines: DataFrame) -> DataFrame:
         | (F.coalesce(F.col("elements"), F.lit(-1)) != 1)
     )
     event = F.col("j.v")  # what could be read of a malformed line too: its event_id goes to quarantine
+    # Jackson hands a number to a string field re-printed, and re-printing the integer -0 gives `0`;
+    # the rules read the token, which has a sign. Only a zero is checked against the line itself.
+    duration = event.properties.duration_ms
+    negative_zero = (duration == "0") & F.col("raw").rlike(_NEGATIVE_DURATION)
+    duration = F.when(negative_zero, F.lit("-0")).otherwise(duration)
     return parsed.select(
         "source_file",
         "line_number",
@@ -184,7 +192,7 @@ def parse_json_lines(lines: DataFrame) -> DataFrame:
         event.timestamp.alias("timestamp_text"),
         F.lit(None).cast(T.TimestampType()).alias("timestamp_instant"),
         event.properties.page.alias("page"),
-        event.properties.duration_ms.alias("duration_text"),
+        duration.alias("duration_text"),
         event.properties.device.alias("device"),
     )
 
@@ -201,18 +209,26 @@ def _count_of(value: Column, char: str) -> Column:
     return F.length(value) - F.length(F.replace(value, F.lit(char), F.lit("")))
 
 
+# A quoted field of RFC 4180: opens where its field opens, `""` inside, closes where its field ends.
+# Possessive quantifiers: Java's regex loops once per run of text, not once per character.
+_QUOTED_FIELD = r'(^|,)"(?:[^"]++|"")*+"(?=,|$)'
+
+
 def parse_csv_lines(lines: DataFrame, bad_header_files: Iterable[str] = ()) -> DataFrame:
     """CSV lines (LINES_SCHEMA, blank lines already dropped, header line included) -> candidates.
 
     The header (line 1) is not a row. Each other line is one record of exactly 7 fields with RFC 4180
     quoting; `line_number` becomes the data row number (line number - 1). A line is malformed when
-    its quotes are unbalanced (this includes a quoted field continued on the next line), when it
-    has another number of fields, or when its file's header is not the contract's.
+    a quote is not where RFC 4180 puts one (a field never closed, which includes one continued on
+    the next line; text before an opening or after a closing quote; a quote in an unquoted field),
+    when it has another number of fields, or when its file's header is not the contract's.
     """
     bad = sorted(set(bad_header_files))
     value = F.col("value")
-    quoted_removed = F.regexp_replace(value, r'"[^"]*"', "")
-    malformed = (_count_of(value, '"') % 2 == 1) | (_count_of(quoted_removed, ",") != len(CSV_COLUMNS) - 1)
+    # What is left once every RFC 4180 quoted field is taken out: a quote left over is a quote inside
+    # an unquoted field, text before an opening or after a closing quote, or a field never closed.
+    unquoted = F.regexp_replace(value, _QUOTED_FIELD, "$1")
+    malformed = F.contains(unquoted, F.lit('"')) | (_count_of(unquoted, ",") != len(CSV_COLUMNS) - 1)
     if bad:
         malformed = malformed | F.col("source_file").isin(bad)
     # An unnumbered line (NULL) stays, so that the run's check finds it.
