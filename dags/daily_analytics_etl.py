@@ -37,9 +37,9 @@ from analytics_etl.spark import SPARK_CONF, SPARK_POOL, SparkJobOperator
 from analytics_etl.timetable import DailyAfterCutoffTimetable
 
 
-def spark_job(task_id: str, py_files, error_file, **options) -> SparkJobOperator:
-    """spark_jobs/<task_id>.py on the `spark_default` master, in the Spark pool; each option becomes
-    `--option-name value`."""
+def spark_job(task_id: str, py_files, error_file, sized_by, **options) -> SparkJobOperator:
+    """spark_jobs/<task_id>.py on the `spark_default` master, in the Spark pool, its JIT chosen by the
+    size of `sized_by`; each option becomes `--option-name value`."""
     return SparkJobOperator(
         task_id=task_id,
         conn_id=SPARK_CONN_ID,
@@ -50,6 +50,7 @@ def spark_job(task_id: str, py_files, error_file, **options) -> SparkJobOperator
             item for key, value in options.items() for item in (f"--{key.replace('_', '-')}", value)
         ],
         error_file=error_file,
+        sized_by=sized_by,
         conf=SPARK_CONF,
         pool=SPARK_POOL,
     )
@@ -94,7 +95,8 @@ def daily_analytics_etl():
 
     # One Spark application computes everything of the day (a spark-submit costs seconds of start-up).
     outputs = spark_job(
-        "daily_outputs", packaged, run["spark_error"], date=run["date"], drop_folder=run["drop_folder"],
+        "daily_outputs", packaged, run["spark_error"], run["drop_folder"],
+        date=run["date"], drop_folder=run["drop_folder"],
         users=run["users"], progress=run["progress_week"], events_out=run["events"],
         quarantine=run["quarantine"], report=run["ingest_report"], scratch=run["ingest_scratch"],
         daily_user_stats=run["out_daily_user_stats"], learning_progress=run["out_learning_progress"],

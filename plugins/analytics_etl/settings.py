@@ -125,3 +125,20 @@ def retention_days() -> int:
     if days < 1:
         raise ValueError(f"variable {VAR_RETENTION_DAYS} must be at least 1, got {days}")
     return days
+
+
+# Spark's JIT by drop size (docs/performance.md): a day whose drop is smaller than this many MB runs
+# its Spark application with the quick compiler only (C1); 0 turns it off.
+VAR_QUICK_JIT_BELOW_MB = "etl_spark_quick_jit_below_mb"
+DEFAULT_QUICK_JIT_BELOW_MB = 256
+
+
+def quick_jit_below_bytes() -> int:
+    raw = _variable(VAR_QUICK_JIT_BELOW_MB, DEFAULT_QUICK_JIT_BELOW_MB)
+    try:
+        mb = float(str(raw).strip())
+    except ValueError:
+        raise ValueError(f"variable {VAR_QUICK_JIT_BELOW_MB} must be a number of MB, got {raw!r}") from None
+    if mb < 0:
+        raise ValueError(f"variable {VAR_QUICK_JIT_BELOW_MB} must not be negative, got {mb}")
+    return int(mb * 1024 * 1024)
