@@ -130,7 +130,7 @@ def retention_days() -> int:
 # Spark's JIT by drop size (docs/performance.md): a day whose drop is smaller than this many MB runs
 # its Spark application with the quick compiler only (C1); 0 turns it off.
 VAR_QUICK_JIT_BELOW_MB = "etl_spark_quick_jit_below_mb"
-DEFAULT_QUICK_JIT_BELOW_MB = 256
+DEFAULT_QUICK_JIT_BELOW_MB = 64
 
 
 def quick_jit_below_bytes() -> int:

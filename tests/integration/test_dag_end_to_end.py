@@ -223,7 +223,9 @@ PAGE_2048 = "/" + "é" * 1023 + "a"  # 1 + 2 x 1,023 + 1 bytes
 
 def test_rows_no_sink_could_hold_are_rejected_and_the_day_lands(loaded):
     """Issue 10: a user_id that is not a UUID and a page over 2,048 bytes are invalid_value; a page of
-    exactly 2,048 bytes of multi-byte text is kept and reaches page_view_stats."""
+    exactly 2,048 bytes of multi-byte text is kept and reaches page_view_stats. The run has no
+    spark_default connection: contract section 1 says `local[*]` then (the provider says YARN)."""
+    loaded.spark_connection = False
     folder = loaded.drop_dir / "user_events" / DATE
     lines = [
         ds._event("x1", "page_view", ds.U2, "2024-01-17T05:00:00Z", page=PAGE_2048),
@@ -231,7 +233,13 @@ def test_rows_no_sink_could_hold_are_rejected_and_the_day_lands(loaded):
         ds._event("x3", "click", "not-a-uuid", "2024-01-17T05:00:00Z", page="/dashboard"),
     ]
     (folder / "c_limits.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines), encoding="utf-8")
-    assert_succeeded(loaded.trigger({"date": DATE}))
+    result = loaded.trigger({"date": DATE})
+    assert_succeeded(result)
+    assert "no spark_default connection: running Spark in local[*]" in result.stdout + result.stderr
+    assert (
+        "C1 only (quick JIT)" in result.stdout + result.stderr
+        and "-XX:TieredStopAtLevel=1" in result.stdout + result.stderr
+    )
     [record] = runs(loaded)
     assert record["status"] == "success"
     assert record["rows_read"] == ds.EXPECTED_REPORT["rows_read"] + 3
@@ -266,12 +274,3 @@ def test_a_corrupt_file_fails_the_run_once_naming_it(loaded, name):
     assert "Cannot execute" not in record["error"]
     assert "up_for_retry" not in result.stdout + result.stderr
     assert daily_user_stats(loaded) == []
-
-
-def test_without_a_spark_default_connection_the_day_runs_in_local_mode(loaded):
-    """Contract section 1: `local[*]` when the connection does not exist (the provider says YARN)."""
-    loaded.spark_connection = False
-    result = loaded.trigger({"date": DATE})
-    assert_succeeded(result)
-    assert "no spark_default connection: running Spark in local[*]" in result.stdout + result.stderr
-    assert_exact_outputs(loaded)

@@ -227,7 +227,8 @@ def parse_csv_lines(lines: DataFrame, bad_header_files: Iterable[str] = ()) -> D
     value = F.col("value")
     # What is left once every RFC 4180 quoted field is taken out: a quote left over is a quote inside
     # an unquoted field, text before an opening or after a closing quote, or a field never closed.
-    unquoted = F.regexp_replace(value, _QUOTED_FIELD, "$1")
+    # (Most lines hold no quote at all: the regular expression runs only on those that do.)
+    unquoted = F.when(value.contains('"'), F.regexp_replace(value, _QUOTED_FIELD, "$1")).otherwise(value)
     malformed = F.contains(unquoted, F.lit('"')) | (_count_of(unquoted, ",") != len(CSV_COLUMNS) - 1)
     if bad:
         malformed = malformed | F.col("source_file").isin(bad)
