@@ -528,12 +528,107 @@ def kill_in_finish_run_record(dep: Deployment, log: Path) -> tuple[BackgroundRun
     return run, "finish_run_record"
 
 
+def migrated(deployment: Deployment) -> None:
+    """The analytics schema in place, as after an earlier run (the tables a kill locks exist)."""
+    from analytics_etl.load_postgres import migrate
+
+    conn = deployment.analytics()
+    migrate(conn)
+    conn.close()
+
+
+def latest_run_id(deployment: Deployment) -> str:
+    """The run id of the newest DAG run in Airflow's metadata database (before any etl_runs record)."""
+    db = sqlite3.connect(deployment.home / "airflow.db", timeout=30)
+    try:
+        [(run_id,)] = db.execute(
+            "SELECT run_id FROM dag_run WHERE dag_id = 'daily_analytics_etl' ORDER BY id DESC LIMIT 1"
+        ).fetchall()
+    finally:
+        db.close()
+    return run_id
+
+
+def kill_in_migrate_analytics_schema(dep: Deployment, log: Path) -> tuple[BackgroundRun, str]:
+    # The migrations' advisory lock held: the task blocks on it, inside its transaction.
+    lock = (REPO / "sql" / "analytics" / "migrate_lock.sql").read_text()
+    with holding(dep, dep.analytics_db, lock):
+        run = BackgroundRun(dep, DATE, log)
+        run.wait_until(
+            lambda: blocked_backends(dep, dep.analytics_db, "pg_advisory_xact_lock"), "the migration's lock"
+        )
+        run.kill()
+    return run, "migrate_analytics_schema"
+
+
+def kill_in_start_run_record(dep: Deployment, log: Path) -> tuple[BackgroundRun, str]:
+    migrated(dep)
+    with holding(dep, dep.analytics_db, "LOCK TABLE etl_runs IN SHARE MODE"):
+        run = BackgroundRun(dep, DATE, log)
+        run.wait_until(
+            lambda: blocked_backends(dep, dep.analytics_db, "INSERT INTO etl_runs"), "the record's INSERT"
+        )
+        run.kill()
+    return run, "start_run_record"
+
+
+def kill_in_wait_for_event_drop(dep: Deployment, log: Path) -> tuple[BackgroundRun, str]:
+    # The drop not complete yet: the run is killed while it waits for the flag, which comes later.
+    flag = dep.drop_dir / "user_events" / DATE / "_SUCCESS"
+    flag.unlink()
+    run = BackgroundRun(dep, DATE, log)
+    run.wait_for_text("deferring until")
+    run.kill()
+    flag.write_text("")
+    return run, "wait_for_event_drop"
+
+
+def kill_in_check_ingest(dep: Deployment, log: Path) -> tuple[BackgroundRun, str]:
+    run = BackgroundRun(dep, DATE, log)
+    run.wait_until(lambda: running_record(dep), "the run record")
+    run_id = running_record(dep)["run_id"]
+    conn = dep.analytics()
+    try:
+        # The record locked while Spark works: check_ingest blocks in its UPDATE of the counts.
+        run.wait_for_text("[DAG TEST] starting task_id=daily_outputs")
+        with conn.cursor() as cur:
+            cur.execute("SELECT status FROM etl_runs WHERE run_id = %s FOR UPDATE", (run_id,))
+        run.wait_until(
+            lambda: blocked_backends(dep, dep.analytics_db, "rows_read ="), "check_ingest's UPDATE"
+        )
+        run.kill()
+    finally:
+        conn.rollback()
+        conn.close()
+    return run, "check_ingest"
+
+
+def kill_in_keep_erased_users_out(dep: Deployment, log: Path) -> tuple[BackgroundRun, str]:
+    migrated(dep)
+    with holding(dep, dep.analytics_db, "LOCK TABLE erasure_log IN ACCESS EXCLUSIVE MODE"):
+        run = BackgroundRun(dep, DATE, log)
+        run.wait_until(
+            lambda: blocked_backends(dep, dep.analytics_db, "erasure_log"), "the replay's read of erasures"
+        )
+        run.kill()
+    return run, "keep_erased_users_out"
+
+
+# Killed before the run's etl_runs record exists (or in its INSERT): the rerun writes the only one.
+BEFORE_THE_RECORD = {"migrate_analytics_schema", "start_run_record"}
+
+
 @pytest.mark.parametrize(
     "kill",
     [
+        kill_in_migrate_analytics_schema,
+        kill_in_start_run_record,
         kill_in_extract_source,
+        kill_in_wait_for_event_drop,
         kill_in_daily_outputs,
         kill_spark_child_of_daily_outputs,
+        kill_in_check_ingest,
+        kill_in_keep_erased_users_out,
         kill_in_validate_outputs,
         kill_in_load_postgres,
         kill_in_finish_run_record,
@@ -550,10 +645,16 @@ def test_a_run_killed_inside_a_task_then_run_again_ends_as_if_never_interrupted(
 
     # What the killed run left: its record says 'running' (no failure callback ran), Airflow's task
     # instance is still running (or up for retry), no later task started, the old day is intact.
-    [record] = runs(dep)
-    assert record["status"] == "running" and record["ended_at"] is None
-    states = task_states(dep, record["run_id"])
-    assert states[task_id] in ("running", "up_for_retry"), states
+    records = _runs_or_none(dep)
+    if task_id in BEFORE_THE_RECORD:
+        assert records == [], records
+        run_id = latest_run_id(dep)
+    else:
+        [record] = records
+        assert record["status"] == "running" and record["ended_at"] is None
+        run_id = record["run_id"]
+    states = task_states(dep, run_id)
+    assert states[task_id] in ("running", "up_for_retry", "deferred"), states
     # load_cassandra runs beside load_postgres (either may come first): only what follows both counts.
     later = {"finish_run_record"} if task_id == "load_postgres" else {"load_postgres", "finish_run_record"}
     if task_id != "finish_run_record":
@@ -563,7 +664,7 @@ def test_a_run_killed_inside_a_task_then_run_again_ends_as_if_never_interrupted(
         assert daily_user_stats(dep) == ds.EXPECTED_DAILY_USER_STATS
     elif task_id == "load_postgres":
         assert daily_user_stats(dep) == sorted(OLD_ROWS, key=lambda r: (r[6], r[0]))
-    else:
+    elif task_id != "migrate_analytics_schema":  # that kill leaves no table at all
         assert daily_user_stats(dep) == []
 
     # Run the date again: everything as after one uninterrupted run.
@@ -572,9 +673,13 @@ def test_a_run_killed_inside_a_task_then_run_again_ends_as_if_never_interrupted(
     timed(f"rerun after a kill in {kill.__name__.removeprefix('kill_')}", time.monotonic() - killed_at)
     assert_same_as(reference, state_of(dep))
     assert_exact_outputs(dep)
-    first, second = runs(dep)
-    assert first["run_id"] == record["run_id"] and first["status"] == "running"  # stays so: see docs
-    assert second["status"] == "success"
+    if task_id in BEFORE_THE_RECORD:
+        [only] = runs(dep)
+        assert only["status"] == "success" and only["run_id"] != run_id
+    else:
+        first, second = runs(dep)
+        assert first["run_id"] == run_id and first["status"] == "running"  # stays so: see docs
+        assert second["status"] == "success"
 
 
 # -- 2. runs side by side ------------------------------------------------------------------------------
