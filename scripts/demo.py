@@ -39,6 +39,8 @@ EMBEDDED = {
     # The generated drop is complete when the run starts: poke often, give up quickly.
     "AIRFLOW_VAR_ETL_DROP_POKE_SECONDS": "5",
     "AIRFLOW_VAR_ETL_DROP_TIMEOUT_SECONDS": "60",
+    # The Spark driver's class-data archive (written by the first demo, mapped by the next ones).
+    "AIRFLOW_VAR_ETL_SPARK_CDS_DIR": str(LOCAL / "spark-cds"),
 }
 
 

@@ -11,11 +11,21 @@
   at the drop: below `etl_spark_quick_jit_below_mb` the application runs with C1 only
   (`quick_jit`), which halves the CPU of a small day that would otherwise go to compiling Spark's
   planning code with C2; a large day keeps C2 for its per-row code (docs/performance.md).
+- **Class-data sharing** (`etl_spark_cds_dir`, off by default): the driver JVM maps an archive of the
+  classes a run loaded instead of loading and verifying them again. The first run writes it under a
+  name of its own and the task renames it into place only after a successful run; the key names the
+  Spark jars and the Java runtime, so an upgrade writes a new one. A JVM that finds the archive
+  unusable runs without it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import shutil
+import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +34,7 @@ from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOpe
 from airflow.providers.common.compat.sdk import AirflowException, AirflowNotFoundException
 from airflow.sdk.exceptions import AirflowFailException
 
-from analytics_etl.settings import quick_jit_below_bytes
+from analytics_etl.settings import quick_jit_below_bytes, spark_cds_dir
 
 DEFAULT_MASTER = "local[*]"
 ERROR_FILE_ARG = "--error-file"
@@ -62,6 +72,31 @@ def quick_jit(conf: dict[str, str]) -> dict[str, str]:
     conf = dict(conf)
     for key in ("spark.driver.extraJavaOptions", "spark.executor.extraJavaOptions"):
         conf[key] = f"{conf.get(key, '')} {QUICK_JIT}".strip()
+    return conf
+
+
+def _spark_home() -> Path:
+    if os.environ.get("SPARK_HOME"):
+        return Path(os.environ["SPARK_HOME"])
+    import importlib.util
+
+    spec = importlib.util.find_spec("pyspark")
+    return Path(spec.origin).parent if spec and spec.origin else Path(sys.prefix)
+
+
+def class_archive(folder: str | Path) -> Path:
+    """The archive of this Spark installation and Java runtime in `folder`."""
+    jars = sorted(p.name for p in (_spark_home() / "jars").glob("*.jar"))
+    java = os.environ.get("JAVA_HOME", "") or os.path.realpath(shutil.which("java") or "java")
+    key = hashlib.sha256("\n".join([*jars, java]).encode()).hexdigest()[:16]
+    return Path(folder) / f"spark-driver-{key}.jsa"
+
+
+def with_driver_option(conf: dict[str, str], option: str) -> dict[str, str]:
+    conf = dict(conf)
+    conf["spark.driver.extraJavaOptions"] = (
+        f"{conf.get('spark.driver.extraJavaOptions', '')} {option}".strip()
+    )
     return conf
 
 
@@ -105,6 +140,22 @@ class SparkJobOperator(SparkSubmitOperator):
         if quick:
             self.conf = quick_jit(self.conf or {})
 
+    def _share_classes(self) -> Path | None:
+        """Use the class archive, or write one; returns where this run writes it (None: it does not)."""
+        folder = spark_cds_dir()
+        if not folder:
+            return None
+        archive = class_archive(folder)
+        if archive.exists():
+            self.log.info("class-data sharing: the driver maps %s", archive)
+            self.conf = with_driver_option(self.conf or {}, f"-XX:SharedArchiveFile={archive}")
+            return None
+        archive.parent.mkdir(parents=True, exist_ok=True)
+        dump = archive.with_name(f"{archive.stem}.{uuid.uuid4().hex[:8]}.writing")
+        self.log.info("class-data sharing: no archive yet, this run writes %s", archive)
+        self.conf = with_driver_option(self.conf or {}, f"-XX:ArchiveClassesAtExit={dump}")
+        return dump
+
     def _get_hook(self) -> SparkSubmitHook:
         hook = super()._get_hook()
         if not connection_exists(self._conn_id):
@@ -119,8 +170,12 @@ class SparkJobOperator(SparkSubmitOperator):
         error_file.unlink(missing_ok=True)  # a previous try's
         self.application_args = [*(self.application_args or []), ERROR_FILE_ARG, str(error_file)]
         self._choose_jit()
+        dump = self._share_classes()
         try:
-            return super().execute(context)
+            result = super().execute(context)
+            if dump is not None and dump.exists():
+                os.replace(dump, class_archive(dump.parent))  # whole, from a run that succeeded
+            return result
         except AirflowException as err:
             failure = read_failure(error_file)
             if failure is None:
@@ -129,3 +184,6 @@ class SparkJobOperator(SparkSubmitOperator):
             if deterministic:
                 raise AirflowFailException(message) from None
             raise AirflowException(message) from err
+        finally:
+            if dump is not None:
+                dump.unlink(missing_ok=True)

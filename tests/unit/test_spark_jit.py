@@ -60,3 +60,54 @@ def test_the_threshold_variable_is_checked(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setattr(settings, "_variable", lambda key, default=None: "-1")
     with pytest.raises(ValueError, match="must not be negative"):
         settings.quick_jit_below_bytes()
+
+
+def test_class_data_sharing_is_off_unless_its_folder_is_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(spark, "spark_cds_dir", lambda: None)
+    op = SparkJobOperator(
+        task_id="t", application="job.py", error_file=str(tmp_path / "e.json"), conf=SPARK_CONF
+    )
+    assert op._share_classes() is None
+    assert op.conf == SPARK_CONF
+
+
+def test_the_first_run_writes_the_archive_under_its_own_name_and_later_runs_map_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "cds"
+    monkeypatch.setattr(spark, "spark_cds_dir", lambda: str(folder))
+    first = SparkJobOperator(
+        task_id="t", application="job.py", error_file=str(tmp_path / "e.json"), conf=SPARK_CONF
+    )
+    dump = first._share_classes()
+    archive = spark.class_archive(folder)
+    assert dump is not None and dump.parent == folder and dump != archive and dump.suffix == ".writing"
+    assert first.conf["spark.driver.extraJavaOptions"].endswith(f"-XX:ArchiveClassesAtExit={dump}")
+    assert "SharedArchiveFile" not in first.conf["spark.driver.extraJavaOptions"]
+    assert SPARK_CONF["spark.driver.extraJavaOptions"] in first.conf["spark.driver.extraJavaOptions"]
+
+    archive.write_bytes(b"archive")  # what the task renames the dump to after a successful run
+    later = SparkJobOperator(
+        task_id="t", application="job.py", error_file=str(tmp_path / "e.json"), conf=SPARK_CONF
+    )
+    assert later._share_classes() is None
+    assert later.conf["spark.driver.extraJavaOptions"].endswith(f"-XX:SharedArchiveFile={archive}")
+    assert "ArchiveClassesAtExit" not in later.conf["spark.driver.extraJavaOptions"]
+
+
+def test_the_archive_key_changes_with_the_spark_jars_and_the_java_runtime(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "spark"
+    (home / "jars").mkdir(parents=True)
+    (home / "jars" / "spark-core_2.13-4.1.3.jar").write_bytes(b"")
+    monkeypatch.setenv("SPARK_HOME", str(home))
+    monkeypatch.setenv("JAVA_HOME", "/usr/lib/jvm/java-17")
+    one = spark.class_archive(tmp_path)
+    (home / "jars" / "spark-core_2.13-4.1.3.jar").rename(home / "jars" / "spark-core_2.13-4.1.4.jar")
+    two = spark.class_archive(tmp_path)
+    monkeypatch.setenv("JAVA_HOME", "/usr/lib/jvm/java-21")
+    three = spark.class_archive(tmp_path)
+    assert len({one, two, three}) == 3 and all(p.suffix == ".jsa" for p in (one, two, three))
