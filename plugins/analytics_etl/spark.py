@@ -67,12 +67,21 @@ def input_bytes(folder: str | Path) -> int:
     return sum(p.stat().st_size for p in Path(folder).rglob("*") if p.is_file())
 
 
-def quick_jit(conf: dict[str, str]) -> dict[str, str]:
-    """`conf` with the driver and the executors on C1 only (a new dict; SPARK_CONF is shared)."""
+def with_java_option(
+    conf: dict[str, str], option: str, keys: tuple[str, ...] = ("spark.driver.extraJavaOptions",)
+) -> dict[str, str]:
+    """`conf` with `option` added to the Java options `keys` (a new dict: SPARK_CONF is shared)."""
     conf = dict(conf)
-    for key in ("spark.driver.extraJavaOptions", "spark.executor.extraJavaOptions"):
-        conf[key] = f"{conf.get(key, '')} {QUICK_JIT}".strip()
+    for key in keys:
+        conf[key] = f"{conf.get(key, '')} {option}".strip()
     return conf
+
+
+def quick_jit(conf: dict[str, str]) -> dict[str, str]:
+    """`conf` with the driver and the executors on C1 only."""
+    return with_java_option(
+        conf, QUICK_JIT, ("spark.driver.extraJavaOptions", "spark.executor.extraJavaOptions")
+    )
 
 
 def _spark_home() -> Path:
@@ -90,14 +99,6 @@ def class_archive(folder: str | Path) -> Path:
     java = os.environ.get("JAVA_HOME", "") or os.path.realpath(shutil.which("java") or "java")
     key = hashlib.sha256("\n".join([*jars, java]).encode()).hexdigest()[:16]
     return Path(folder) / f"spark-driver-{key}.jsa"
-
-
-def with_driver_option(conf: dict[str, str], option: str) -> dict[str, str]:
-    conf = dict(conf)
-    conf["spark.driver.extraJavaOptions"] = (
-        f"{conf.get('spark.driver.extraJavaOptions', '')} {option}".strip()
-    )
-    return conf
 
 
 def connection_exists(conn_id: str) -> bool:
@@ -140,21 +141,22 @@ class SparkJobOperator(SparkSubmitOperator):
         if quick:
             self.conf = quick_jit(self.conf or {})
 
-    def _share_classes(self) -> Path | None:
-        """Use the class archive, or write one; returns where this run writes it (None: it does not)."""
+    def _share_classes(self) -> tuple[Path, Path] | None:
+        """Use the class archive, or write one; returns (where this run writes it, the archive), or
+        None when it writes none."""
         folder = spark_cds_dir()
         if not folder:
             return None
         archive = class_archive(folder)
         if archive.exists():
             self.log.info("class-data sharing: the driver maps %s", archive)
-            self.conf = with_driver_option(self.conf or {}, f"-XX:SharedArchiveFile={archive}")
+            self.conf = with_java_option(self.conf or {}, f"-XX:SharedArchiveFile={archive}")
             return None
         archive.parent.mkdir(parents=True, exist_ok=True)
         dump = archive.with_name(f"{archive.stem}.{uuid.uuid4().hex[:8]}.writing")
         self.log.info("class-data sharing: no archive yet, this run writes %s", archive)
-        self.conf = with_driver_option(self.conf or {}, f"-XX:ArchiveClassesAtExit={dump}")
-        return dump
+        self.conf = with_java_option(self.conf or {}, f"-XX:ArchiveClassesAtExit={dump}")
+        return dump, archive
 
     def _get_hook(self) -> SparkSubmitHook:
         hook = super()._get_hook()
@@ -170,11 +172,11 @@ class SparkJobOperator(SparkSubmitOperator):
         error_file.unlink(missing_ok=True)  # a previous try's
         self.application_args = [*(self.application_args or []), ERROR_FILE_ARG, str(error_file)]
         self._choose_jit()
-        dump = self._share_classes()
+        dump, archive = self._share_classes() or (None, None)
         try:
             result = super().execute(context)
             if dump is not None and dump.exists():
-                os.replace(dump, class_archive(dump.parent))  # whole, from a run that succeeded
+                os.replace(dump, archive)  # whole, from a run that succeeded
             return result
         except AirflowException as err:
             failure = read_failure(error_file)

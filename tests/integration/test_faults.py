@@ -399,12 +399,19 @@ def holding(deployment: Deployment, dbname: str, statement: str, params=()) -> I
             pass
 
 
-def seed_old_rows(deployment: Deployment) -> None:
-    """The analytics schema, and D already holding OLD_ROWS (as after an earlier load)."""
+def migrated(deployment: Deployment) -> None:
+    """The analytics schema in place, as after an earlier run (the tables a kill locks exist)."""
     from analytics_etl.load_postgres import migrate
 
     conn = deployment.analytics()
     migrate(conn)
+    conn.close()
+
+
+def seed_old_rows(deployment: Deployment) -> None:
+    """The analytics schema, and D already holding OLD_ROWS (as after an earlier load)."""
+    migrated(deployment)
+    conn = deployment.analytics()
     with conn, conn.cursor() as cur:
         cur.executemany(
             "INSERT INTO daily_user_stats (date, user_id, name, email, total_time, lessons_completed,"
@@ -434,12 +441,22 @@ def _scratch_exists(deployment: Deployment) -> bool:
 # -- 1. kill -9 in the middle of each task, then run the date again -------------------------------
 
 
+def kill_when_blocked(
+    dep: Deployment, log: Path, dbname: str, lock: str, query_part: str, what: str
+) -> BackgroundRun:
+    """Hold `lock` in a transaction of the test's own, start the run, and kill it once one of its
+    queries holding `query_part` waits for that lock: in the middle of the task that runs it."""
+    with holding(dep, dbname, lock):
+        run = BackgroundRun(dep, DATE, log)
+        run.wait_until(lambda: blocked_backends(dep, dbname, query_part), what)
+        run.kill()
+    return run
+
+
 def kill_in_extract_source(dep: Deployment, log: Path) -> tuple[BackgroundRun, str]:
     # `progress` locked: the extract writes users, then blocks in the week's progress query.
-    with holding(dep, dep.source_db, "LOCK TABLE progress IN ACCESS EXCLUSIVE MODE"):
-        run = BackgroundRun(dep, DATE, log)
-        run.wait_until(lambda: blocked_backends(dep, dep.source_db, "progress"), "the extract of progress")
-        run.kill()
+    lock = "LOCK TABLE progress IN ACCESS EXCLUSIVE MODE"
+    run = kill_when_blocked(dep, log, dep.source_db, lock, "progress", "the extract of progress")
     return run, "extract_source"
 
 
@@ -528,15 +545,6 @@ def kill_in_finish_run_record(dep: Deployment, log: Path) -> tuple[BackgroundRun
     return run, "finish_run_record"
 
 
-def migrated(deployment: Deployment) -> None:
-    """The analytics schema in place, as after an earlier run (the tables a kill locks exist)."""
-    from analytics_etl.load_postgres import migrate
-
-    conn = deployment.analytics()
-    migrate(conn)
-    conn.close()
-
-
 def latest_run_id(deployment: Deployment) -> str:
     """The run id of the newest DAG run in Airflow's metadata database (before any etl_runs record)."""
     db = sqlite3.connect(deployment.home / "airflow.db", timeout=30)
@@ -552,23 +560,14 @@ def latest_run_id(deployment: Deployment) -> str:
 def kill_in_migrate_analytics_schema(dep: Deployment, log: Path) -> tuple[BackgroundRun, str]:
     # The migrations' advisory lock held: the task blocks on it, inside its transaction.
     lock = (REPO / "sql" / "analytics" / "migrate_lock.sql").read_text()
-    with holding(dep, dep.analytics_db, lock):
-        run = BackgroundRun(dep, DATE, log)
-        run.wait_until(
-            lambda: blocked_backends(dep, dep.analytics_db, "pg_advisory_xact_lock"), "the migration's lock"
-        )
-        run.kill()
+    run = kill_when_blocked(dep, log, dep.analytics_db, lock, "pg_advisory_xact_lock", "the migration's lock")
     return run, "migrate_analytics_schema"
 
 
 def kill_in_start_run_record(dep: Deployment, log: Path) -> tuple[BackgroundRun, str]:
     migrated(dep)
-    with holding(dep, dep.analytics_db, "LOCK TABLE etl_runs IN SHARE MODE"):
-        run = BackgroundRun(dep, DATE, log)
-        run.wait_until(
-            lambda: blocked_backends(dep, dep.analytics_db, "INSERT INTO etl_runs"), "the record's INSERT"
-        )
-        run.kill()
+    lock = "LOCK TABLE etl_runs IN SHARE MODE"
+    run = kill_when_blocked(dep, log, dep.analytics_db, lock, "INSERT INTO etl_runs", "the record's INSERT")
     return run, "start_run_record"
 
 
@@ -605,12 +604,8 @@ def kill_in_check_ingest(dep: Deployment, log: Path) -> tuple[BackgroundRun, str
 
 def kill_in_keep_erased_users_out(dep: Deployment, log: Path) -> tuple[BackgroundRun, str]:
     migrated(dep)
-    with holding(dep, dep.analytics_db, "LOCK TABLE erasure_log IN ACCESS EXCLUSIVE MODE"):
-        run = BackgroundRun(dep, DATE, log)
-        run.wait_until(
-            lambda: blocked_backends(dep, dep.analytics_db, "erasure_log"), "the replay's read of erasures"
-        )
-        run.kill()
+    lock = "LOCK TABLE erasure_log IN ACCESS EXCLUSIVE MODE"
+    run = kill_when_blocked(dep, log, dep.analytics_db, lock, "erasure_log", "the replay's read of erasures")
     return run, "keep_erased_users_out"
 
 

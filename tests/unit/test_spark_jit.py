@@ -81,9 +81,9 @@ def test_the_first_run_writes_the_archive_under_its_own_name_and_later_runs_map_
     first = SparkJobOperator(
         task_id="t", application="job.py", error_file=str(tmp_path / "e.json"), conf=SPARK_CONF
     )
-    dump = first._share_classes()
-    archive = spark.class_archive(folder)
-    assert dump is not None and dump.parent == folder and dump != archive and dump.suffix == ".writing"
+    dump, archive = first._share_classes()
+    assert archive == spark.class_archive(folder)
+    assert dump.parent == folder and dump != archive and dump.suffix == ".writing"
     assert first.conf["spark.driver.extraJavaOptions"].endswith(f"-XX:ArchiveClassesAtExit={dump}")
     assert "SharedArchiveFile" not in first.conf["spark.driver.extraJavaOptions"]
     assert SPARK_CONF["spark.driver.extraJavaOptions"] in first.conf["spark.driver.extraJavaOptions"]
