@@ -24,6 +24,8 @@ import os
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from pyspark.sql import Column, DataFrame, SparkSession
@@ -200,7 +202,7 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict:
     log.info("drop %s: %d data files %s", args.drop_folder, len(drop.files), [f.name for f in drop.files])
     if drop.ignored:
         log.info("ignored (not data files): %s", drop.ignored)
-    drops.plan_splits(spark)
+    drops.plan_splits(spark, drops.split_bytes_for(spark, drop))
     events_out, quarantine = to_uri(args.events_out), to_uri(args.quarantine)
     scratch = to_uri(getattr(args, "scratch", None) or f"{str(args.events_out).rstrip('/')}.scratch")
 
@@ -211,8 +213,13 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict:
     try:
         judged.write.mode("overwrite").parquet(f"{scratch}/judged")
         judged = spark.read.parquet(f"{scratch}/judged")
+        # Written, then read back: Spark then knows these are small (a few rows per duplicate) and
+        # broadcasts them, instead of shuffling every passing row to join them.
+        with _session_conf(spark, _SMALL_SHUFFLE_PARTITIONS):
+            events.repeated_id_hashes(judged).write.mode("overwrite").parquet(f"{scratch}/_repeated")
+        repeated = spark.read.parquet(f"{scratch}/_repeated")
         # Written once: the counts and both outputs use the duplicates.
-        events.duplicate_losers(judged).write.mode("overwrite").parquet(f"{scratch}/_losers")
+        events.duplicate_losers(judged, repeated).write.mode("overwrite").parquet(f"{scratch}/_losers")
         losers = spark.read.parquet(f"{scratch}/_losers")
         users = read_parquet(spark, args.users, _USER_IDS)
         counts, unnumbered, orphans = _counts(judged, losers, users)
@@ -238,6 +245,28 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict:
     )
     write_report(report, args.report)
     return report
+
+
+# Nearly every passing event_id is distinct: counting hashes builds a hash map of one entry per row.
+# Spark's adaptive execution would merge the shuffle into a partition per 64 MB (two at 10M events),
+# whose maps outgrow their memory and fall back to sorting; partitions of 4 MB keep each map small.
+_SMALL_SHUFFLE_PARTITIONS = {"spark.sql.adaptive.advisoryPartitionSizeInBytes": "4m"}
+
+
+@contextmanager
+def _session_conf(spark: SparkSession, settings: dict[str, str]) -> Iterator[None]:
+    """The session's SQL settings changed for one query, restored after it."""
+    before = {key: spark.conf.get(key, None) for key in settings}
+    for key, value in settings.items():
+        spark.conf.set(key, value)
+    try:
+        yield
+    finally:
+        for key, value in before.items():
+            if value is None:
+                spark.conf.unset(key)
+            else:
+                spark.conf.set(key, value)
 
 
 def _remove(spark: SparkSession, uri: str) -> None:

@@ -471,6 +471,30 @@ def test_one_split_per_task_whatever_the_parallelism(
     ]
 
 
+def test_a_drop_is_cut_in_no_more_splits_than_there_are_cores(
+    spark: SparkSession, tmp_path: Path, small_splits: None
+) -> None:
+    """The session's split size holds until the text files would make more splits than the cores
+    can read at once; then the text bytes are shared out over the cores (Parquet files not counted)."""
+    cores = spark.sparkContext.defaultParallelism
+    (tmp_path / "a.jsonl").write_text("x" * 1000 + "\n")
+    (tmp_path / "b.parquet").write_bytes(b"y" * 100_000)
+    assert drops.split_bytes_for(spark, drops.list_drop(tmp_path)) == 2048
+    (tmp_path / "c.csv.gz").write_bytes(b"z" * 9_001)
+    assert drops.split_bytes_for(spark, drops.list_drop(tmp_path)) == -(-10_002 // cores)
+    # A drop of one big and one tiny file: the big one in as many splits as cores (not one per
+    # 2 KB), so counted; every line keeps its number.
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    lines, _ = _split_drop(drop)
+    drops.plan_splits(spark, drops.split_bytes_for(spark, drops.list_drop(drop)))
+    text = drops.read_text_lines(spark, drops.list_drop(drop).of("jsonl"))
+    assert text.row_counts == {"big.jsonl": 400}
+    assert text.lines.rdd.getNumPartitions() == cores + 1
+    got = {r.line_number: r.value for r in text.lines.where(F.col("source_file") == "big.jsonl").collect()}
+    assert got == dict(enumerate(lines, start=1))
+
+
 def test_a_split_the_count_pass_did_not_see_is_left_unnumbered(spark: SparkSession, tmp_path: Path) -> None:
     """If the file were split differently when parsed than when counted (the split size changed in
     between), its later splits' lines get no number, which fails the run: never a wrong number."""

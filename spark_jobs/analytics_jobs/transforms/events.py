@@ -439,20 +439,31 @@ def classify(candidates: DataFrame, day: dt.date) -> DataFrame:
     )
 
 
-def duplicate_losers(classified: DataFrame) -> DataFrame:
+def _passed(classified: DataFrame) -> DataFrame:
+    return classified.where(F.col("reason").isNull()).select(
+        "event_id", "timestamp", "source_file", "line_number", F.xxhash64("event_id").alias("_h")
+    )
+
+
+def repeated_id_hashes(classified: DataFrame) -> DataFrame:
+    """`_h`: the 64-bit hashes of the `event_id`s that more than one passing row carries (a few per
+    duplicate, whatever the day's size): the first step of `duplicate_losers`, which the ingest
+    writes out so that Spark knows how small it is and broadcasts it."""
+    return _passed(classified).groupBy("_h").count().where(F.col("count") > 1).select("_h")
+
+
+def duplicate_losers(classified: DataFrame, repeated: DataFrame | None = None) -> DataFrame:
     """(source_file, line_number) of the rows that are `duplicate`: among rows that passed every
     other check, per `event_id` all but the earliest timestamp (ties: the first file in name order,
     then the first line).
 
     Only a 64-bit hash of each passing `event_id` is shuffled to find the ids that occur more than
-    once; the exact ordering then runs on the few rows that share a hash (a hash collision only adds
-    a row to that small set, never a wrong verdict).
+    once (`repeated`, computed here when not given); the exact ordering then runs on the few rows
+    that share a hash (a hash collision only adds a row to that small set, never a wrong verdict).
     """
-    passed = classified.where(F.col("reason").isNull()).select(
-        "event_id", "timestamp", "source_file", "line_number", F.xxhash64("event_id").alias("_h")
-    )
-    shared = passed.groupBy("_h").count().where(F.col("count") > 1).select("_h")
-    contenders = passed.join(shared, "_h", "left_semi")
+    if repeated is None:
+        repeated = repeated_id_hashes(classified)
+    contenders = _passed(classified).join(repeated, "_h", "left_semi")
     order = Window.partitionBy("event_id").orderBy("timestamp", "source_file", "line_number")
     return (
         contenders.select("source_file", "line_number", F.row_number().over(order).alias("_rank"))
