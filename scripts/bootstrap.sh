@@ -20,10 +20,10 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
 }
 
-# Java for spark-submit.
-if ! command -v java >/dev/null; then
-  log "installing a Java runtime for Spark"
-  apt_install openjdk-17-jre-headless
+# Java for spark-submit, and its compiler for the ingest's JSON reader (spark_jobs/jvm).
+if ! command -v java >/dev/null || ! command -v javac >/dev/null; then
+  log "installing a Java 17 JDK for Spark"
+  apt_install openjdk-17-jdk-headless
 fi
 
 # PostgreSQL server binaries (the server itself is started by scripts/postgres.sh).
@@ -63,4 +63,6 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   "$VENV/bin/pip" install -q -r requirements-dev.txt -c constraints.txt
   echo "$want" > "$stamp"
 fi
+# The ingest's fast JSON reader, compiled against the installed Spark (rebuilt when its source changes).
+SPARK_HOME= scripts/build_jar.sh
 log "ready: $("$VENV/bin/python" --version), $(java -version 2>&1 | head -1)"

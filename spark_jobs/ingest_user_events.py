@@ -32,7 +32,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from analytics_jobs import drops
+from analytics_jobs import drops, jvm
 from analytics_jobs.io import iso_date, read_parquet, to_uri
 from analytics_jobs.session import build_session
 from analytics_jobs.transforms import events
@@ -119,7 +119,8 @@ def candidates(spark: SparkSession, drop: drops.Drop) -> Candidates:
     if json_files := drop.of("jsonl"):
         text = drops.read_text_lines(spark, json_files, is_row)
         counted.update(text.row_counts)
-        frames.append(events.parse_json_lines(events.drop_blank_lines(text.lines)))
+        fast_json = jvm.FAST_JSON_EVENT if jvm.register_fast_json(spark) else None
+        frames.append(events.parse_json_lines(events.drop_blank_lines(text.lines), fast_json))
         raws.append((frozenset(f.name for f in json_files), events.json_raw(text.lines)))
     if csv_files := drop.of("csv"):
         frame, csv_counted, raw = _csv_frame(spark, csv_files, is_row)

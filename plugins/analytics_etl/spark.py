@@ -16,6 +16,8 @@
   name of its own and the task renames it into place only after a successful run; the key names the
   Spark jars and the Java runtime, so an upgrade writes a new one. A JVM that finds the archive
   unusable runs without it.
+- **The ingest's Java functions** (`spark_jobs/jvm`, built by `scripts/build_jar.sh`) go with every
+  job as `--jars` when built; without them the jobs give the same result, slower.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOpe
 from airflow.providers.common.compat.sdk import AirflowException, AirflowNotFoundException
 from airflow.sdk.exceptions import AirflowFailException
 
+from analytics_etl.defaults import SPARK_JOBS
 from analytics_etl.settings import quick_jit_below_bytes, spark_cds_dir
 
 DEFAULT_MASTER = "local[*]"
@@ -60,6 +63,7 @@ SPARK_CONF = {
 # run at once. Its size is a deployment setting (Admin > Pools; scripts/stack.sh and the compose file
 # create it with one slot, what two cores carry). `airflow dags test` ignores pools.
 SPARK_POOL = "analytics_spark"
+JOBS_JAR = SPARK_JOBS / "jvm" / "analytics-jobs.jar"
 
 
 def input_bytes(folder: str | Path) -> int:
@@ -158,6 +162,12 @@ class SparkJobOperator(SparkSubmitOperator):
         self.conf = with_java_option(self.conf or {}, f"-XX:ArchiveClassesAtExit={dump}")
         return dump, archive
 
+    def _ship_jobs_jar(self) -> None:
+        if JOBS_JAR.is_file():
+            self.jars = ",".join(filter(None, [self.jars, str(JOBS_JAR)]))
+        else:
+            self.log.warning("%s is not built (scripts/build_jar.sh): the ingest reads JSON slower", JOBS_JAR)
+
     def _get_hook(self) -> SparkSubmitHook:
         hook = super()._get_hook()
         if not connection_exists(self._conn_id):
@@ -172,6 +182,7 @@ class SparkJobOperator(SparkSubmitOperator):
         error_file.unlink(missing_ok=True)  # a previous try's
         self.application_args = [*(self.application_args or []), ERROR_FILE_ARG, str(error_file)]
         self._choose_jit()
+        self._ship_jobs_jar()
         dump, archive = self._share_classes() or (None, None)
         try:
             result = super().execute(context)

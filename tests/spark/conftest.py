@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import logging
+import subprocess
+from pathlib import Path
 
 import pytest
 from pyspark.sql import SparkSession
 
 
+ROOT = Path(__file__).resolve().parents[2]
+JOBS_JAR = ROOT / "spark_jobs" / "jvm" / "analytics-jobs.jar"
+
+
 @pytest.fixture(scope="session")
 def spark() -> SparkSession:
+    """With the ingest's Java functions, as the DAG runs it (built here if need be)."""
+    subprocess.run([str(ROOT / "scripts" / "build_jar.sh")], check=True)
     # py4j logs "Closing down clientserver connection" at interpreter exit, after pytest has closed
     # the streams its handlers write to ("--- Logging error ---").
     logging.getLogger("py4j").setLevel(logging.WARNING)
@@ -21,6 +29,7 @@ def spark() -> SparkSession:
         .config("spark.default.parallelism", "2")
         .config("spark.ui.enabled", "false")
         .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
+        .config("spark.jars", str(JOBS_JAR))
         .getOrCreate()
     )
     yield session

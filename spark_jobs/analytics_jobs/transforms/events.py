@@ -24,6 +24,8 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from analytics_jobs.jvm import FAST_JSON_SCHEMA
+
 REASONS = (
     "malformed",
     "missing_field",
@@ -146,12 +148,16 @@ def _without_bom(value: Column, line_number: Column) -> Column:
     )
 
 
-def parse_json_lines(lines: DataFrame) -> DataFrame:
+def parse_json_lines(lines: DataFrame, fast_json: str | None = None) -> DataFrame:
     """JSON lines (LINES_SCHEMA, blank lines already dropped) -> candidates.
 
     A line is malformed when it is not exactly one JSON object: invalid JSON, an array, a scalar,
     `null`, two objects (`{...}{...}`) or any other text after the closing brace; or when
     `properties` is present but neither an object nor null.
+
+    `fast_json` names a registered function that reads the lines whose reading is plain
+    (`analytics_jobs.jvm`, nearly every line) and returns NULL for the others; only those go
+    through the reading below.
 
     Spark's JSON parser reads the first value of its input and ignores whatever follows, so the
     line is read twice, each time inside a wrapper that the rest of the line would have to close:
@@ -161,15 +167,25 @@ def parse_json_lines(lines: DataFrame) -> DataFrame:
     `]`/end (a `,` would add a second element, `}` breaks the array): that is, only if nothing
     follows it.
     """
+    if fast_json:
+        fast = F.call_function(fast_json, F.col("value"))
+    else:
+        fast = F.lit(None).cast(FAST_JSON_SCHEMA)
+    # Its own projection: the function runs once a line, and the reading below only where it is NULL.
+    lines = lines.select("source_file", "line_number", "value", fast.alias("_fast"))
+    slow = F.col("_fast").isNull()
     text = _without_bom(F.col("value"), F.col("line_number"))
     parsed = lines.select(
         "source_file",
         "line_number",
         F.col("value").alias("raw"),
-        F.from_json(F.concat(F.lit('{"v":'), text, F.lit("}")), _JSON_WRAPPED, _JSON_OPTIONS).alias("j"),
-        F.json_array_length(F.concat(F.lit("["), text, F.lit("]"))).alias("elements"),
+        "_fast",
+        F.when(
+            slow, F.from_json(F.concat(F.lit('{"v":'), text, F.lit("}")), _JSON_WRAPPED, _JSON_OPTIONS)
+        ).alias("j"),
+        F.when(slow, F.json_array_length(F.concat(F.lit("["), text, F.lit("]")))).alias("elements"),
     )
-    malformed = (
+    malformed = slow & (
         F.col("j").isNull()
         | F.col("j._corrupt").isNotNull()
         | F.col("j.v").isNull()  # the line is `null`
@@ -181,19 +197,32 @@ def parse_json_lines(lines: DataFrame) -> DataFrame:
     duration = event.properties.duration_ms
     negative_zero = (duration == "0") & F.col("raw").rlike(_NEGATIVE_DURATION)
     duration = F.when(negative_zero, F.lit("-0")).otherwise(duration)
+    read = {
+        "event_id": event.event_id,
+        "event_type": event.event_type,
+        "user_id": event.user_id,
+        "timestamp": event.timestamp,
+        "page": event.properties.page,
+        "duration_ms": duration,
+        "device": event.properties.device,
+    }
+
+    def field(name: str) -> Column:
+        return F.when(slow, read[name]).otherwise(F.col("_fast").getField(name))
+
     return parsed.select(
         "source_file",
         "line_number",
         "raw",
         malformed.alias("malformed"),
-        event.event_id.alias("event_id"),
-        event.event_type.alias("event_type"),
-        event.user_id.alias("user_id"),
-        event.timestamp.alias("timestamp_text"),
+        field("event_id").alias("event_id"),
+        field("event_type").alias("event_type"),
+        field("user_id").alias("user_id"),
+        field("timestamp").alias("timestamp_text"),
         F.lit(None).cast(T.TimestampType()).alias("timestamp_instant"),
-        event.properties.page.alias("page"),
-        duration.alias("duration_text"),
-        event.properties.device.alias("device"),
+        field("page").alias("page"),
+        field("duration_ms").alias("duration_text"),
+        field("device").alias("device"),
     )
 
 
