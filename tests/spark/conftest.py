@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 from pyspark.sql import SparkSession
 
-
 ROOT = Path(__file__).resolve().parents[2]
 JOBS_JAR = ROOT / "spark_jobs" / "jvm" / "analytics-jobs.jar"
 
