@@ -25,6 +25,11 @@ def _with_properties(properties: str) -> str:
     return PLAIN[: PLAIN.index('"properties"')] + f'"properties": {properties}}}'
 
 
+def _many_keys(extra: int) -> str:
+    """PLAIN (8 keys) with `extra` more keys in an unknown object."""
+    return '{"x": {' + ", ".join(f'"k{i}": {i}' for i in range(extra - 1)) + "}, " + PLAIN[1:]
+
+
 # (line, whether the fast reader answers it itself)
 LINES = [
     (PLAIN, True),
@@ -32,8 +37,8 @@ LINES = [
     ("  " + PLAIN, True),
     (json.dumps({**event("p3"), "extra": {"deep": [1, {"x": None}], "n": 1.5}, "z": None}), True),
     (json.dumps(event("p4", duration_ms="5000")), True),
-    (json.dumps(event("p5", duration_ms=0)), True),
-    (_with_properties('{"page": "/a", "duration_ms": -0, "device": "x"}'), True),
+    (json.dumps(event("p5", duration_ms=0)), False),  # zero and -0: one way (parse_json_lines)
+    (_with_properties('{"page": "/a", "duration_ms": -0, "device": "x"}'), False),
     (_with_properties('{"page": "/a", "duration_ms": -5}'), True),
     (_with_properties('{"duration_ms": 123456789012345678901234567890}'), True),
     (_with_properties('{"page": "/a", "other": {"page": 1}, "duration_ms": 7}'), True),
@@ -87,6 +92,18 @@ LINES = [
     ("\ufeff" + PLAIN, False),
     ('{"event_id": "\\ud800"}', True),
     ("{" + '"a":[' * 2000 + "]" * 2000 + "}", False),
+    # from_json reads inside a wrapper one level deeper, against Jackson's limit of 1000
+    ('{"a":' + "[" * 998 + "]" * 998 + ", " + PLAIN[1:], True),
+    ('{"a":' + "[" * 999 + "]" * 999 + ", " + PLAIN[1:], False),
+    # Jackson's field-name table: at most 150 keys, nested ones included
+    (_many_keys(150 - 8), True),
+    (_many_keys(151 - 8), False),
+    # escaped key names are the names
+    (PLAIN.replace('"event_id"', '"event\\u005fid"'), True),
+    (PLAIN.replace('"properties"', '"propert\\u0069es"'), True),
+    # zero durations behind what the slow path's regular expression cannot see through
+    (_with_properties('{"page": "/a", "x": {"a": 1}, "duration_ms": -0}'), False),
+    (_with_properties('{"page": "/a", "properties": {"duration_ms": -5}, "duration_ms": 0}'), False),
 ]
 
 
@@ -126,8 +143,24 @@ def test_both_readers_give_the_same_candidates_and_verdicts(spark: SparkSession,
         assert mine.asDict() == theirs.asDict()
     verdicts = {r.line_number: r.reason for r in got}
     assert verdicts[2] is None and verdicts[1] is None  # kept, the BOM line too
-    assert verdicts[8] == "invalid_value"  # duration -0, read by the fast reader
+    assert verdicts[8] == "invalid_value"  # duration -0
+    assert verdicts[7] is None  # duration 0
     assert sum(r is None for r in verdicts.values()) >= 10
+
+
+def test_a_zero_duration_on_a_line_of_many_strings_is_judged_without_overflowing_the_stack(
+    spark: SparkSession, fast_json: str
+) -> None:
+    """The slow path's -0 check runs a regular expression that recurses once per token: on a line
+    of 700 strings it overflowed the task's stack and killed the application. It now runs on lines
+    of at most 400 quotes; a zero duration on a longer line is taken as 0."""
+    strings = ", ".join(['"x"'] * 700)
+    long = _with_properties('{"page": "/a", "a": [' + strings + '], "duration_ms": 0}')
+    long_minus = long.replace('"duration_ms": 0', '"duration_ms": -0')
+    rows = spark.createDataFrame([("f.jsonl", 2, long), ("f.jsonl", 3, long_minus)], events.LINES_SCHEMA)
+    for reader in (fast_json, None):
+        got = events.classify(events.parse_json_lines(rows, reader), DAY).orderBy("line_number").collect()
+        assert [(r.reason, r.duration_ms) for r in got] == [(None, 0), (None, 0)]
 
 
 def test_without_the_jar_the_ingest_reads_every_line_with_from_json(

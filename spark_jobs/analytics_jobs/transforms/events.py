@@ -110,6 +110,9 @@ _JSON_WRAPPED = T.StructType([T.StructField("v", _JSON_EVENT), T.StructField("_c
 # `properties`' own `duration_ms` key followed by a minus sign (JSON strings skipped whole, so a key
 # of a nested object or the text of a value does not match).
 _NEGATIVE_DURATION = r'"properties"\s*:\s*\{(?:[^{}"]++|"(?:[^"\\]++|\\.)*+")*?"duration_ms"\s*:\s*-'
+# The most quotes a line may hold for _NEGATIVE_DURATION to run on it (a zero duration on a longer
+# line is taken as 0): 1,000 were seen to pass and 1,400 to overflow a thread's stack.
+_REGEX_MAX_QUOTES = 400
 # Strict JSON: Spark would otherwise accept single-quoted strings, which are not JSON.
 _JSON_OPTIONS = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": "_corrupt", "allowSingleQuotes": "false"}
 # RFC 4180: a doubled quote inside a quoted field is a quote (Spark's default escape is a backslash).
@@ -193,9 +196,15 @@ def parse_json_lines(lines: DataFrame, fast_json: str | None = None) -> DataFram
     )
     event = F.col("j.v")  # what could be read of a malformed line too: its event_id goes to quarantine
     # Jackson hands a number to a string field re-printed, and re-printing the integer -0 gives `0`;
-    # the rules read the token, which has a sign. Only a zero is checked against the line itself.
+    # the rules read the token, which has a sign. Only a zero is checked against the line itself,
+    # and only a line of at most _REGEX_MAX_QUOTES quotes: Java's regex engine recurses once per
+    # token the pattern passes, and a line of ~700 strings overflowed the task thread's stack.
     duration = event.properties.duration_ms
-    negative_zero = (duration == "0") & F.col("raw").rlike(_NEGATIVE_DURATION)
+    negative_zero = (
+        (duration == "0")
+        & (_count_of(F.col("raw"), '"') <= _REGEX_MAX_QUOTES)
+        & F.col("raw").rlike(_NEGATIVE_DURATION)
+    )
     duration = F.when(negative_zero, F.lit("-0")).otherwise(duration)
     read = {
         "event_id": event.event_id,
