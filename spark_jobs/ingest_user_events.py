@@ -24,8 +24,6 @@ import os
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from pyspark.sql import Column, DataFrame, SparkSession
@@ -34,7 +32,7 @@ from pyspark.sql import types as T
 
 from analytics_jobs import drops, jvm
 from analytics_jobs.io import iso_date, read_parquet, to_uri
-from analytics_jobs.session import build_session
+from analytics_jobs.session import build_session, session_conf
 from analytics_jobs.transforms import events
 
 log = logging.getLogger("ingest_user_events")
@@ -216,7 +214,7 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict:
         judged = spark.read.parquet(f"{scratch}/judged")
         # Written, then read back: Spark then knows these are small (a few rows per duplicate) and
         # broadcasts them, instead of shuffling every passing row to join them.
-        with _session_conf(spark, _SMALL_SHUFFLE_PARTITIONS):
+        with session_conf(spark, _SMALL_SHUFFLE_PARTITIONS):
             events.repeated_id_hashes(judged).write.mode("overwrite").parquet(f"{scratch}/_repeated")
         repeated = spark.read.parquet(f"{scratch}/_repeated")
         # Written once: the counts and both outputs use the duplicates.
@@ -252,22 +250,6 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict:
 # Spark's adaptive execution would merge the shuffle into a partition per 64 MB (two at 10M events),
 # whose maps outgrow their memory and fall back to sorting; partitions of 4 MB keep each map small.
 _SMALL_SHUFFLE_PARTITIONS = {"spark.sql.adaptive.advisoryPartitionSizeInBytes": "4m"}
-
-
-@contextmanager
-def _session_conf(spark: SparkSession, settings: dict[str, str]) -> Iterator[None]:
-    """The session's SQL settings changed for one query, restored after it."""
-    before = {key: spark.conf.get(key, None) for key in settings}
-    for key, value in settings.items():
-        spark.conf.set(key, value)
-    try:
-        yield
-    finally:
-        for key, value in before.items():
-            if value is None:
-                spark.conf.unset(key)
-            else:
-                spark.conf.set(key, value)
 
 
 def _remove(spark: SparkSession, uri: str) -> None:

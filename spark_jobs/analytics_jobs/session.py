@@ -1,6 +1,10 @@
-"""The SparkSession every job uses, so all of them agree on time zone and output layout."""
+"""The SparkSession every job uses, so all of them agree on time zone and output layout; and
+settings changed for one query only (`session_conf`)."""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from pyspark.sql import SparkSession
 
@@ -20,3 +24,19 @@ def build_session(app_name: str) -> SparkSession:
     # Spark's INFO lines would bury the job's own lines in the Airflow task log.
     spark.sparkContext.setLogLevel("WARN")
     return spark
+
+
+@contextmanager
+def session_conf(spark: SparkSession, settings: dict[str, str]) -> Iterator[None]:
+    """The session's SQL settings changed for one query, restored after it."""
+    before = {key: spark.conf.get(key, None) for key in settings}
+    for key, value in settings.items():
+        spark.conf.set(key, value)
+    try:
+        yield
+    finally:
+        for key, value in before.items():
+            if value is None:
+                spark.conf.unset(key)
+            else:
+                spark.conf.set(key, value)

@@ -9,6 +9,7 @@ import pytest
 from pyspark.sql import SparkSession
 
 from analytics_jobs import io
+from analytics_jobs.session import session_conf
 
 pytestmark = pytest.mark.spark
 
@@ -52,3 +53,13 @@ def test_parquet_paths_without_scheme_ignore_the_default_filesystem(
         spark.conf.unset("fs.defaultFS")
     assert [tuple(r) for r in rows] == [("e1", "click")]
     assert any(p.suffix == ".parquet" for p in path.iterdir())
+
+
+def test_session_conf_changes_settings_for_one_block_and_puts_them_back(spark: SparkSession) -> None:
+    key, unset = "spark.sql.adaptive.advisoryPartitionSizeInBytes", "spark.etl.test.not_set"
+    before = spark.conf.get(key)
+    with pytest.raises(RuntimeError), session_conf(spark, {key: "4m", unset: "x"}):
+        assert (spark.conf.get(key), spark.conf.get(unset)) == ("4m", "x")
+        raise RuntimeError("the query failed")
+    assert spark.conf.get(key) == before
+    assert spark.conf.get(unset, None) is None

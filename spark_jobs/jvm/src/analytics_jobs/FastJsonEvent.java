@@ -13,8 +13,8 @@ import org.apache.spark.sql.api.java.UDF1;
  * other line, which the ingest then reads with Spark's own from_json (analytics_jobs.transforms.events).
  *
  * <p>Spark's from_json builds a java.io.Reader for every value and the one-object check tokenizes the
- * line a second time: two thirds of the cost of a JSON line. This reads the line once, from its
- * characters. It answers only when the answer is the one from_json gives: the line is exactly one
+ * line a second time: about 40% of the cost of a JSON line in the ingest (docs/performance.md). This
+ * reads the line once, from its characters. It answers only when the answer is the one from_json gives: the line is exactly one
  * object (nothing but whitespace after it); event_id, event_type, user_id and timestamp are strings
  * or null; properties is an object or null, whose page and device are strings or null and whose
  * duration_ms is a string, a non-zero integer (its text) or null; none of these keys appears twice
