@@ -64,28 +64,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 class Candidates:
     rows: DataFrame  # every row of every data file, in CANDIDATE_SCHEMA
     counted: dict[str, int] = field(default_factory=dict)  # text file read in splits -> rows counted
-    # (file names, their (source_file, line_number, raw)) per format
-    raws: list[tuple[frozenset[str], DataFrame]] = field(default_factory=list)
-
-    def raw_of(self, rows: DataFrame, files: set[str]) -> DataFrame:
-        """(source_file, line_number, raw) of the given rows, which come from `files`, read again
-        from the drop: cheaper than carrying every row's raw text through the job for the few that
-        need it. Only the formats holding one of `files` are read again, none when it is empty."""
-        frames = [
-            raw.where(F.col("source_file").isin(sorted(names & files)))
-            for names, raw in self.raws
-            if names & files
-        ]
-        if not frames:
-            return rows.select("source_file", "line_number", F.lit(None).cast("string").alias("raw"))
-        return events.union_all(frames).join(
-            rows.select("source_file", "line_number"), ["source_file", "line_number"]
-        )
 
 
-def _csv_frame(
-    spark: SparkSession, files: list[drops.DropFile], is_row: Column
-) -> tuple[DataFrame, dict, DataFrame]:
+def _csv_frame(spark: SparkSession, files: list[drops.DropFile], is_row: Column) -> tuple[DataFrame, dict]:
     text = drops.read_text_lines(spark, files, is_row)
     headers = {f.name: drops.first_line(f) for f in files}
     # The header (line 1, unless blank) is not a row.
@@ -103,34 +84,26 @@ def _csv_frame(
             headers[name],
             ",".join(events.CSV_COLUMNS),
         )
-    return (
-        events.parse_csv_lines(events.drop_blank_lines(text.lines), bad),
-        counted,
-        events.csv_raw(text.lines),
-    )
+    return events.parse_csv_lines(events.drop_blank_lines(text.lines), bad), counted
 
 
 def candidates(spark: SparkSession, drop: drops.Drop) -> Candidates:
     """Every row of every data file of the drop, in the common candidate schema."""
-    frames, counted, raws = [], {}, []
+    frames, counted = [], {}
     is_row = events.is_row_line(F.col("value"))
     if json_files := drop.of("jsonl"):
         text = drops.read_text_lines(spark, json_files, is_row)
         counted.update(text.row_counts)
         fast_json = jvm.FAST_JSON_EVENT if jvm.register_fast_json(spark) else None
         frames.append(events.parse_json_lines(events.drop_blank_lines(text.lines), fast_json))
-        raws.append((frozenset(f.name for f in json_files), events.json_raw(text.lines)))
     if csv_files := drop.of("csv"):
-        frame, csv_counted, raw = _csv_frame(spark, csv_files, is_row)
+        frame, csv_counted = _csv_frame(spark, csv_files, is_row)
         counted.update(csv_counted)
         frames.append(frame)
-        raws.append((frozenset(f.name for f in csv_files), raw))
-    parquet_files = frozenset(f.name for f in drop.of("parquet"))
     for group in drops.read_parquet_groups(spark, drop.of("parquet")):
         frames.append(events.normalise_parquet(group))
-        raws.append((parquet_files, frames[-1].select("source_file", "line_number", "raw")))
     rows = events.union_all(frames) if frames else spark.createDataFrame([], events.CANDIDATE_SCHEMA)
-    return Candidates(rows, counted, raws)
+    return Candidates(rows, counted)
 
 
 def write_report(report: dict, path: str | Path) -> None:
@@ -206,9 +179,10 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict:
     scratch = to_uri(getattr(args, "scratch", None) or f"{str(args.events_out).rstrip('/')}.scratch")
 
     read = candidates(spark, drop)
+    # Every row keeps its raw text in the scratch: a passing row needs it if it turns out a
+    # duplicate, and carrying it costs less than reading those lines from the drop again
+    # (docs/performance.md, fifth round). The kept events' reads never touch the column.
     judged = events.classify(read.rows, args.date)
-    # The raw text of a passing row is only needed if it turns out a duplicate: read again then.
-    judged = judged.withColumn("raw", F.when(F.col("reason").isNotNull(), F.col("raw")))
     try:
         judged.write.mode("overwrite").parquet(f"{scratch}/judged")
         judged = spark.read.parquet(f"{scratch}/judged")
@@ -229,9 +203,8 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict:
         drops.verify_rows_read(read.counted, parsed)  # before anything is written
         marked = events.mark_duplicates(judged, losers)
         events.kept_events(marked).write.mode("overwrite").parquet(events_out)
-        with_duplicates = {name for name, reason, rows in counts if reason == "duplicate" and rows}
         (
-            events.with_raw(events.quarantine_rows(marked), read.raw_of(losers, with_duplicates))
+            events.quarantine_rows(marked)
             .write.mode("overwrite")
             .option("ignoreNullFields", "false")
             .json(quarantine)

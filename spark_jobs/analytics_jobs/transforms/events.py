@@ -538,30 +538,6 @@ def quarantine_rows(result: DataFrame) -> DataFrame:
     return result.where(F.col("reason").isNotNull()).select(*QUARANTINE_COLUMNS)
 
 
-def json_raw(lines: DataFrame) -> DataFrame:
-    """(source_file, line_number, raw) of JSON lines (LINES_SCHEMA): the line is the row."""
-    return lines.select("source_file", "line_number", F.col("value").alias("raw"))
-
-
-def csv_raw(lines: DataFrame) -> DataFrame:
-    """(source_file, line_number, raw) of CSV lines (LINES_SCHEMA): rows are numbered after the header."""
-    return lines.where(F.col("line_number") > 1).select(
-        "source_file", (F.col("line_number") - 1).alias("line_number"), F.col("value").alias("raw")
-    )  # only for numbered rows: the raw text of a duplicate is looked up by its number
-
-
-def with_raw(rows: DataFrame, raws: DataFrame) -> DataFrame:
-    """`rows` with a NULL `raw` filled in from `raws` (source_file, line_number, raw)."""
-    found = raws.select("source_file", "line_number", F.col("raw").alias("_raw"))
-    joined = rows.join(found, ["source_file", "line_number"], "left")
-    return joined.select(
-        *[
-            F.coalesce(F.col("raw"), F.col("_raw")).alias("raw") if c == "raw" else F.col(c)
-            for c in rows.columns
-        ]
-    )
-
-
 def count_by_file_and_reason(result: DataFrame) -> DataFrame:
     """(source_file, reason, rows): reason NULL counts the kept rows. A handful of rows per file."""
     return result.groupBy("source_file", "reason").agg(F.count(F.lit(1)).alias("rows"))
