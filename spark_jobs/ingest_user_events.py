@@ -31,7 +31,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from analytics_jobs import drops, jvm
-from analytics_jobs.io import iso_date, read_parquet, to_uri
+from analytics_jobs.io import dictionary_only_for, iso_date, read_parquet, to_uri
 from analytics_jobs.session import build_session, session_conf
 from analytics_jobs.transforms import events
 
@@ -184,7 +184,7 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict:
     # (docs/performance.md, fifth round). The kept events' reads never touch the column.
     judged = events.classify(read.rows, args.date)
     try:
-        judged.write.mode("overwrite").parquet(f"{scratch}/judged")
+        judged.write.mode("overwrite").options(**_FEW_VALUES).parquet(f"{scratch}/judged")
         judged = spark.read.parquet(f"{scratch}/judged")
         # Written, then read back: Spark then knows these are small (a few rows per duplicate) and
         # broadcasts them, instead of shuffling every passing row to join them.
@@ -202,7 +202,7 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict:
             parsed[name] += rows
         drops.verify_rows_read(read.counted, parsed)  # before anything is written
         marked = events.mark_duplicates(judged, losers)
-        events.kept_events(marked).write.mode("overwrite").parquet(events_out)
+        events.kept_events(marked).write.mode("overwrite").options(**_FEW_VALUES).parquet(events_out)
         (
             events.quarantine_rows(marked)
             .write.mode("overwrite")
@@ -218,6 +218,10 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict:
     write_report(report, args.report)
     return report
 
+
+# The columns of the scratch and the kept events with few distinct values: dictionary-encoded (the
+# others are nearly unique per row, where a dictionary only costs).
+_FEW_VALUES = dictionary_only_for(["source_file", "event_type", "page", "device", "reason"])
 
 # Nearly every passing event_id is distinct: counting hashes builds a hash map of one entry per row.
 # Spark's adaptive execution would merge the shuffle into a partition per 64 MB (two at 10M events),

@@ -28,6 +28,7 @@ def spark() -> SparkSession:
         .config("spark.default.parallelism", "2")
         .config("spark.ui.enabled", "false")
         .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
+        .config("spark.sql.icu.caseMappings.enabled", "false")  # as analytics_jobs.session sets it
         .config("spark.jars", str(JOBS_JAR))
         .getOrCreate()
     )

@@ -638,6 +638,64 @@ def test_user_id_is_kept_trimmed_and_lower_case_event_id_as_given(spark: SparkSe
     ]
 
 
+# Values around the trims' shortcut (only a value beginning or ending with whitespace is trimmed):
+# every whitespace character at either end, inside only, none, multi-byte neighbours, and NBSP and
+# U+3000, which are not whitespace here.
+TRIM_CASES = [
+    None,
+    "",
+    " ",
+    "\t\r\n\f\u000b ",
+    " a",
+    "a ",
+    "\ta\n",
+    "a b",
+    "a",
+    "é",
+    " é",
+    "é\u000b",
+    "\u00a0",
+    "\u3000x\u3000",
+    "\u00a0 ",
+    " \u00a0",
+    "ab\r",
+    "\fab",
+]
+
+
+def test_blank_and_trimmed_values_are_the_contracts_whitespace_rule(spark: SparkSession) -> None:
+    values = spark.createDataFrame([(i, v) for i, v in enumerate(TRIM_CASES)], "i int, v string")
+    rows = values.select(
+        "i", events._is_blank(F.col("v")).alias("blank"), events._trimmed(F.col("v")).alias("trimmed")
+    ).collect()
+    got = {r.i: (r.blank, r.trimmed) for r in rows}
+    ws = events._WHITESPACE
+    assert got == {
+        i: (v is None or v.strip(ws) == "", None if v is None else v.strip(ws))
+        for i, v in enumerate(TRIM_CASES)
+    }
+    assert [events.is_blank_text(v) for v in TRIM_CASES] == [got[i][0] for i in range(len(TRIM_CASES))]
+
+
+def test_a_user_id_that_lower_casing_makes_ascii_is_still_not_a_uuid(spark: SparkSession) -> None:
+    """The jobs lower with the JVM's case mapping (not ICU): a user id is kept only when it is an ASCII
+    uuid, which both lower alike; characters outside ASCII never become one."""
+    kelvin = U1[:-1] + "\u212a"  # KELVIN SIGN, lower case "k"
+    dotted = "\u0130" + U1[1:]  # capital I with a dot
+    fullwidth = U1[:-1] + "\uff21"  # FULLWIDTH A
+    lines = spark.createDataFrame(
+        [
+            ("j.jsonl", i, json.dumps(event(f"e{i}", user_id=u)))
+            for i, u in enumerate([kelvin, dotted, fullwidth], 1)
+        ]
+        + [("j.jsonl", 4, json.dumps(event("e4", user_id=U1.upper())))],
+        events.LINES_SCHEMA,
+    )
+    rows = sorted(events.classify(events.parse_json_lines(lines), DAY).collect(), key=lambda r: r.line_number)
+    assert [r.reason for r in rows] == ["invalid_value", "invalid_value", "invalid_value", None]
+    assert rows[3].user_id == U1
+
+
 def test_missing_drop_folder_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         drops.list_drop(tmp_path / "nope")
