@@ -72,7 +72,17 @@ def test_the_day_comes_from_the_conf_else_the_schedule_and_a_bad_one_is_named():
     assert describe_day(dag_run()) == "2024-01-17"
     scheduled = dag_run(conf={}, run_type="scheduled", data_interval_start="2024-01-16T00:00:00+00:00")
     assert describe_day(scheduled) == "2024-01-16"
-    assert describe_day(dag_run(conf={"date": "2024-02-30"})).startswith("'2024-02-30' (refused")
+    assert describe_day(dag_run(conf={"date": "2024-02-30"})).startswith(
+        "'2024-02-30' (refused: invalid date"
+    )
+    # A real date that is not the day of a backfill run: the alert names both days, not "not a date".
+    conflict = dag_run(
+        run_type="backfill", conf={"date": "2024-01-15"}, data_interval_start="2024-01-20T00:00:00Z"
+    )
+    assert describe_day(conflict) == (
+        "'2024-01-15' (refused: conf date 2024-01-15 is not 2024-01-20, the day of this backfill run's data "
+        "interval: a backfill run processes its own day only)"
+    )
 
 
 def test_a_missed_deadline_mails_for_a_running_run_only():

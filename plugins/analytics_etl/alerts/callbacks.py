@@ -44,7 +44,8 @@ def _moment(value: Any) -> dt.datetime | None:
 
 
 def describe_day(dag_run: Any) -> str:
-    """The day D a run processes, by the rules of `resolve_run`; what was asked when it is no date."""
+    """The day D a run processes, by the rules of `resolve_run`; what was asked, and why it was refused,
+    when it is not one."""
     if dag_run is None:
         return "unknown"
     requested = (_get(dag_run, "conf") or {}).get("date")
@@ -55,8 +56,8 @@ def describe_day(dag_run: Any) -> str:
             _moment(_get(dag_run, "run_after")),
             _get(dag_run, "run_type"),
         )
-    except InvalidRunDate:
-        return f"{requested!r} (refused: not a calendar date YYYY-MM-DD)" if requested else "unknown"
+    except InvalidRunDate as refused:  # not a calendar date, or not the day of a scheduled/backfill run
+        return f"{requested!r} (refused: {refused})" if requested else "unknown"
     return day.isoformat()
 
 
