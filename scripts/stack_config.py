@@ -189,6 +189,9 @@ class StackConfig:
                 "ETL_STACK_DIR": str(self.root),  # every process of the stack carries it: `down` checks
                 "PATH": f"{venv_bin}:{env.get('PATH', '')}",
                 "SPARK_LOCAL_IP": "127.0.0.1",  # Spark's ports and web UIs bind to loopback only
+                # The master's REST submission server would take the fixed port 6066: nothing here
+                # submits through it (spark-submit speaks to the master's own port).
+                "SPARK_MASTER_OPTS": "-Dspark.master.rest.enabled=false",
                 "PYSPARK_PYTHON": sys.executable,
                 "PYSPARK_DRIVER_PYTHON": sys.executable,
             }
