@@ -191,7 +191,7 @@ class StackConfig:
                 "SPARK_LOCAL_IP": "127.0.0.1",  # Spark's ports and web UIs bind to loopback only
                 # The master's REST submission server would take the fixed port 6066: nothing here
                 # submits through it (spark-submit speaks to the master's own port).
-                "SPARK_MASTER_OPTS": "-Dspark.master.rest.enabled=false",
+                "SPARK_MASTER_OPTS": f"{env.get('SPARK_MASTER_OPTS', '')} -Dspark.master.rest.enabled=false".strip(),
                 "PYSPARK_PYTHON": sys.executable,
                 "PYSPARK_DRIVER_PYTHON": sys.executable,
             }

@@ -8,23 +8,24 @@ from contextlib import contextmanager
 
 from pyspark.sql import SparkSession
 
+# Every job's session settings; the tests' session uses them too.
+SESSION_CONF = {
+    # The contract's days are UTC days: timestamps are read and written in UTC whatever the machine's zone.
+    "spark.sql.session.timeZone": "UTC",
+    "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+    # lower() through ICU cost 5% of the ingest's executor time (fifth round's profile), where the
+    # JVM's has a fast path for ASCII. The jobs only lower user ids, and a user id is kept only if
+    # it is an ASCII uuid, which both lower alike.
+    "spark.sql.icu.caseMappings.enabled": "false",
+}
+
 
 def build_session(app_name: str) -> SparkSession:
-    """The master and resources come from spark-submit (the `spark_default` connection), not from here.
-
-    Timestamps are interpreted and rendered in UTC whatever the machine's zone, as the contract's
-    days are UTC days.
-    """
-    spark = (
-        SparkSession.builder.appName(app_name)
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
-        # lower() through ICU cost 5% of the ingest's executor time (fifth round's profile), where
-        # the JVM's has a fast path for ASCII. The jobs only lower user ids, and a user id is kept
-        # only if it is an ASCII uuid, which both lower alike.
-        .config("spark.sql.icu.caseMappings.enabled", "false")
-        .getOrCreate()
-    )
+    """The master and resources come from spark-submit (the `spark_default` connection), not from here."""
+    builder = SparkSession.builder.appName(app_name)
+    for key, value in SESSION_CONF.items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
     # Spark's INFO lines would bury the job's own lines in the Airflow task log.
     spark.sparkContext.setLogLevel("WARN")
     return spark

@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 from pyspark.sql import SparkSession
 
+from analytics_jobs.session import SESSION_CONF
+
 ROOT = Path(__file__).resolve().parents[2]
 JOBS_JAR = ROOT / "spark_jobs" / "jvm" / "analytics-jobs.jar"
 
@@ -23,13 +25,11 @@ def spark() -> SparkSession:
     session = (
         SparkSession.builder.master("local[2]")
         .appName("analytics-etl-tests")
-        .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.shuffle.partitions", "2")
         .config("spark.default.parallelism", "2")
         .config("spark.ui.enabled", "false")
-        .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
-        .config("spark.sql.icu.caseMappings.enabled", "false")  # as analytics_jobs.session sets it
         .config("spark.jars", str(JOBS_JAR))
+        .config(map=SESSION_CONF)  # the jobs' own session settings
         .getOrCreate()
     )
     yield session

@@ -21,6 +21,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from analytics_jobs import drops
+from analytics_jobs.session import session_conf
 from analytics_jobs.transforms import events
 from tests.spark.ingest_fixtures import (
     HEADER,
@@ -414,6 +415,7 @@ def test_quarantine_keeps_raw_text_and_event_id(ingested: dict) -> None:
     assert q[("c_events.csv", 11)]["event_id"] == "c-dur"
     assert q[("a_events.jsonl", 27)]["raw"] == json.dumps(event("dup-in", timestamp="2024-01-15T10:00:00Z"))
     assert q[("a_events.jsonl", 27)]["event_id"] == "dup-in"
+    assert q[("d_events.csv.gz", 7)]["raw"] == D_EVENTS[6]  # a CSV duplicate: numbered after the header
     assert json.loads(q[("f_map.parquet", 7)]["raw"]) == {
         "event_id": "dup-px",
         "event_type": "click",
@@ -639,61 +641,61 @@ def test_user_id_is_kept_trimmed_and_lower_case_event_id_as_given(spark: SparkSe
 
 
 # Values around the trims' shortcut (only a value beginning or ending with whitespace is trimmed):
-# every whitespace character at either end, inside only, none, multi-byte neighbours, and NBSP and
-# U+3000, which are not whitespace here.
-TRIM_CASES = [
-    None,
-    "",
-    " ",
-    "\t\r\n\f\u000b ",
-    " a",
-    "a ",
-    "\ta\n",
-    "a b",
-    "a",
-    "é",
-    " é",
-    "é\u000b",
-    "\u00a0",
-    "\u3000x\u3000",
-    "\u00a0 ",
-    " \u00a0",
-    "ab\r",
-    "\fab",
-]
+# every whitespace character at either end, inside only, none, multi-byte neighbours, NBSP and
+# U+3000 (not whitespace here), and bytes that are not UTF-8 (hex, cast to string).
+TRIM_CASES = [None, "", " ", "\t\r\n\f\u000b ", " a", "a ", "\ta\n", "a b", "a", "é", " é", "é\u000b",
+              "\u00a0", "\u3000x\u3000", "\u00a0 ", " \u00a0", "ab\r", "\fab"]  # fmt: skip
+TRIM_BYTES = ["C320", "20C3", "61E2", "FF", "E2", "20FF20", "E282", "0920C30A"]
 
 
-def test_blank_and_trimmed_values_are_the_contracts_whitespace_rule(spark: SparkSession) -> None:
-    values = spark.createDataFrame([(i, v) for i, v in enumerate(TRIM_CASES)], "i int, v string")
-    rows = values.select(
-        "i", events._is_blank(F.col("v")).alias("blank"), events._trimmed(F.col("v")).alias("trimmed")
-    ).collect()
-    got = {r.i: (r.blank, r.trimmed) for r in rows}
-    ws = events._WHITESPACE
-    assert got == {
-        i: (v is None or v.strip(ws) == "", None if v is None else v.strip(ws))
-        for i, v in enumerate(TRIM_CASES)
-    }
-    assert [events.is_blank_text(v) for v in TRIM_CASES] == [got[i][0] for i in range(len(TRIM_CASES))]
+def test_blank_and_trimmed_values_are_the_plain_trims(spark: SparkSession) -> None:
+    """The shortcut gives what btrim gives, for every value: text and bytes that are not UTF-8."""
+    text = spark.createDataFrame([(v,) for v in TRIM_CASES], "v string")
+    raw = spark.createDataFrame([(h,) for h in TRIM_BYTES], "h string").select(
+        F.unhex("h").cast("string").alias("v")
+    )
+    v, ws = F.col("v"), F.lit(events._WHITESPACE)
+    rows = (
+        text.unionByName(raw)
+        .select(
+            events._is_blank(v).alias("blank"),
+            (v.isNull() | (F.btrim(v, ws) == "")).alias("blank_by_btrim"),
+            F.hex(events._trimmed(v)).alias("trimmed"),
+            F.hex(F.btrim(v, ws)).alias("trimmed_by_btrim"),
+        )
+        .collect()
+    )
+    assert len(rows) == len(TRIM_CASES) + len(TRIM_BYTES)
+    assert [(r.blank, r.trimmed) for r in rows] == [(r.blank_by_btrim, r.trimmed_by_btrim) for r in rows]
+    # And the rule as the contract words it, for the text values.
+    assert [r.blank for r in rows[: len(TRIM_CASES)]] == [events.is_blank_text(t) for t in TRIM_CASES]
 
 
-def test_a_user_id_that_lower_casing_makes_ascii_is_still_not_a_uuid(spark: SparkSession) -> None:
-    """The jobs lower with the JVM's case mapping (not ICU): a user id is kept only when it is an ASCII
-    uuid, which both lower alike; characters outside ASCII never become one."""
-    kelvin = U1[:-1] + "\u212a"  # KELVIN SIGN, lower case "k"
-    dotted = "\u0130" + U1[1:]  # capital I with a dot
-    fullwidth = U1[:-1] + "\uff21"  # FULLWIDTH A
+# User ids whose lower case differs between ICU and the JVM, or becomes ASCII, or holds a letter
+# whose case mapping depends on the locale (Turkish I), next to valid ones in both cases.
+CASE_IDS = [U1.upper(), f"  {U2.upper()}\t", U1[:-1] + "\u212a", "\u0130" + U1[1:], U1[:-1] + "\uff21",
+            "\u03a3" + U1[1:], U1.replace("a", "\u00c5", 1), "I" + U1[1:].upper(), U1]  # fmt: skip
+
+
+@pytest.mark.parametrize("icu", ["true", "false"])
+def test_user_ids_are_judged_alike_under_either_case_mapping(spark: SparkSession, icu: str) -> None:
+    """The jobs lower with the JVM's case mapping (analytics_jobs.session turns ICU's off): a user id is
+    kept only when it is an ASCII uuid, and both mappings lower those alike."""
     lines = spark.createDataFrame(
-        [
-            ("j.jsonl", i, json.dumps(event(f"e{i}", user_id=u)))
-            for i, u in enumerate([kelvin, dotted, fullwidth], 1)
-        ]
-        + [("j.jsonl", 4, json.dumps(event("e4", user_id=U1.upper())))],
+        [("j.jsonl", i, json.dumps(event(f"e{i}", user_id=u))) for i, u in enumerate(CASE_IDS, 1)],
         events.LINES_SCHEMA,
     )
-    rows = sorted(events.classify(events.parse_json_lines(lines), DAY).collect(), key=lambda r: r.line_number)
-    assert [r.reason for r in rows] == ["invalid_value", "invalid_value", "invalid_value", None]
-    assert rows[3].user_id == U1
+    with session_conf(spark, {"spark.sql.icu.caseMappings.enabled": icu}):
+        rows = sorted(
+            events.classify(events.parse_json_lines(lines), DAY).collect(), key=lambda r: r.line_number
+        )
+    judged = [(r.reason, r.user_id if r.reason is None else None) for r in rows]
+    assert judged == [
+        (None, U1),
+        (None, U2),
+        *[("invalid_value", None)] * 6,
+        (None, U1),
+    ]
 
 
 def test_missing_drop_folder_is_an_error(tmp_path: Path) -> None:
