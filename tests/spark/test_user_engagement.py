@@ -90,13 +90,17 @@ def test_minutes_saturate_at_the_int_maximum_instead_of_failing_the_day(spark: S
     9 of the largest valid durations past a long: the day still computes, at the int maximum."""
     from analytics_jobs.transforms.user_engagement import INT_MAX
 
-    bug = [("u1", "session_end", 1_705_314_600_000)] * 76 + [
-        ("u2", "session_end", 9_000_000_000_000_000_000)
+    bug = [("u1", "session_end", None, 1_705_314_600_000)] * 76 + [
+        ("u2", "session_end", None, 9_000_000_000_000_000_000)
     ] * 2
+    # Past a long only across pages (each page's sum fits), and one page past a long next to a
+    # page that fits: both saturate too.
+    bug += [("u3", "session_end", "/a", 5_000_000_000_000_000_000), ("u3", "session_end", "/b", 5 * 10**18)]
+    bug += [("u4", "session_end", "/a", 9 * 10**18)] * 2 + [("u4", "session_end", "/b", 60_000)]
     rows = user_engagement(
         spark.createDataFrame(
-            [(f"e{i}", t, u, AT, None, d, None) for i, (u, t, d) in enumerate(bug)], EVENTS_SCHEMA
+            [(f"e{i}", t, u, AT, p, d, None) for i, (u, t, p, d) in enumerate(bug)], EVENTS_SCHEMA
         ),
         D,
     ).collect()
-    assert {r.user_id: r.total_time_minutes for r in rows} == {"u1": INT_MAX, "u2": INT_MAX}
+    assert {r.user_id: r.total_time_minutes for r in rows} == {u: INT_MAX for u in ("u1", "u2", "u3", "u4")}
