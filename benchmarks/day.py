@@ -12,7 +12,8 @@
    day: a database that someone else changed since is not noticed).
 2. Reads every drop file once, so that both engines read it from the page cache (the platform is
    timed first and would otherwise pay the disk alone). Starts the project's PostgreSQL
-   (scripts/postgres.sh) unless --source-dsn/--analytics-dsn point elsewhere, and runs `airflow dags test daily_analytics_etl` on the embedded stack (SQLite metadata
+   (scripts/postgres.sh) unless --source-dsn/--analytics-dsn point elsewhere, and runs
+   `airflow dags test daily_analytics_etl` on the embedded stack (SQLite metadata
    in <work-dir>/airflow, connections and variables as AIRFLOW_CONN_*/AIRFLOW_VAR_*), with Cassandra
    when --cassandra-host is given and the Spark master of --spark-master.
 3. Samples the process tree of that run every --sample-seconds: the RSS of the Airflow process(es) and

@@ -436,13 +436,12 @@ def _split_drop(folder: Path) -> tuple[list[str], list[drops.DropFile]]:
 @pytest.fixture
 def small_splits(spark: SparkSession) -> Iterator[None]:
     """Files of more than 2 KB are read in several splits (as a 128 MB split size does at scale)."""
-    previous = {
-        k: spark.conf.get(k) for k in ("spark.sql.files.maxPartitionBytes", "spark.sql.files.openCostInBytes")
-    }
-    spark.conf.set("spark.sql.files.maxPartitionBytes", "2048")
-    yield
-    for key, value in previous.items():
-        spark.conf.set(key, value)
+    # openCostInBytes as it is, so that it is restored too: plan_splits changes it.
+    opened = spark.conf.get("spark.sql.files.openCostInBytes")
+    with session_conf(
+        spark, {"spark.sql.files.maxPartitionBytes": "2048", "spark.sql.files.openCostInBytes": opened}
+    ):
+        yield
 
 
 def test_line_numbers_survive_split_files(spark: SparkSession, tmp_path: Path, small_splits: None) -> None:

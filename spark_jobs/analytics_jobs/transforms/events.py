@@ -8,7 +8,7 @@ The pipeline is
     parse_json_lines / parse_csv_lines / normalise_parquet   -> candidates (CANDIDATE_SCHEMA)
     classify(candidates, day)                               -> + timestamp, duration_ms, reason
     mark_duplicates(classified)                              -> reason also `duplicate`
-    kept_events / quarantine_rows / count_by_file_and_reason -> outputs
+    kept_events / quarantine_rows / build_report             -> outputs
 
 `reason` is NULL for a kept row, otherwise the first of REASONS (contract section 3) the row fails.
 The rules are written down in docs/ingestion.md.
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
@@ -554,11 +554,6 @@ def quarantine_rows(result: DataFrame) -> DataFrame:
     return result.where(F.col("reason").isNotNull()).select(*QUARANTINE_COLUMNS)
 
 
-def count_by_file_and_reason(result: DataFrame) -> DataFrame:
-    """(source_file, reason, rows): reason NULL counts the kept rows. A handful of rows per file."""
-    return result.groupBy("source_file", "reason").agg(F.count(F.lit(1)).alias("rows"))
-
-
 def orphan_events(kept: DataFrame, users: DataFrame) -> DataFrame:
     """Kept events whose user_id is no users.id (uuid text, compared without regard to case)."""
     ids = users.select(F.lower(F.col("id").cast(_STR)).alias("_uid")).where(F.col("_uid").isNotNull())
@@ -572,8 +567,8 @@ def build_report(
     counts: Iterable[tuple[str, str | None, int]],
     orphan_user: int,
 ) -> dict:
-    """The run record of the ingest. `files` are (name, format) in name order, `counts` the rows of
-    count_by_file_and_reason. Every reason is present, zeros included, in the contract's order."""
+    """The run record of the ingest. `files` are (name, format) in name order, `counts` (file, reason, rows),
+    reason NULL for the kept rows. Every reason is present, zeros included, in the contract's order."""
     per_file: dict[str, int] = {name: 0 for name, _ in files}
     rejected: dict[str, int] = dict.fromkeys(REASONS, 0)
     kept = 0
@@ -601,7 +596,3 @@ def union_all(frames: Sequence[DataFrame]) -> DataFrame:
     for frame in frames[1:]:
         result = result.unionByName(frame)
     return result
-
-
-def report_counts(rows: Iterable[Mapping]) -> list[tuple[str, str | None, int]]:
-    return [(r["source_file"], r["reason"], int(r["rows"])) for r in rows]
