@@ -20,6 +20,7 @@ class TcpProxy:
         self.cut_after_bytes = cut_after_bytes
         self.sent = 0  # bytes forwarded from clients to the server
         self.cut = threading.Event()
+        self._stopped = threading.Event()  # set once a cut has closed every socket, the listener last
         self._lock = threading.Lock()
         self._sockets: set[socket.socket] = set()
         self._listener: socket.socket | None = None
@@ -30,12 +31,15 @@ class TcpProxy:
         return f"127.0.0.1:{self.port}"
 
     def start(self) -> TcpProxy:
+        if self.cut.is_set():  # a cut runs in a thread of its own: the old listener must be closed first
+            self._stopped.wait(10)
         listener = socket.socket()
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listener.bind(("127.0.0.1", self.port))
         listener.listen(64)
         self.port = listener.getsockname()[1]
         self._listener = listener
+        self._stopped.clear()
         self.cut.clear()
         threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
         return self
@@ -51,6 +55,7 @@ class TcpProxy:
                 sock.shutdown(socket.SHUT_RDWR)
             with suppress(OSError):
                 sock.close()
+        self._stopped.set()
 
     def _accept(self, listener: socket.socket) -> None:
         while not self.cut.is_set():
