@@ -132,13 +132,12 @@ def _counts(
     verdicts = judged.groupBy("source_file", "reason").agg(
         F.count(F.lit(1)).alias("rows"), F.count_if(~numbered).alias("unnumbered")
     )
-    duplicates = losers.groupBy("source_file").agg(
+    duplicates = events.loser_rows(losers).groupBy("source_file").agg(
         F.lit("duplicate").alias("reason"),
         F.count(F.lit(1)).alias("rows"),
         F.lit(0).cast("long").alias("unnumbered"),
     )
-    # The kept events are the rows that passed, but the duplicates' losers (as in mark_duplicates).
-    kept = judged.where(F.col("reason").isNull()).join(losers, ["source_file", "line_number"], "left_anti")
+    kept = events.mark_duplicates(judged, losers).where(F.col("reason").isNull())
     orphans = events.orphan_events(kept, users).agg(
         F.lit(None).cast("string").alias("source_file"),
         F.lit(_ORPHANS).alias("reason"),

@@ -296,6 +296,23 @@ def ingested(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> d
     }
 
 
+# HotSpot's HugeMethodLimit: a method of more bytecode is never compiled, and runs interpreted.
+_JIT_HUGE_METHOD_BYTES = 8000
+
+
+def test_the_judging_code_stays_small_enough_for_the_jit(spark: SparkSession, tmp_path: Path) -> None:
+    """Every generated method of the parse-and-judge query (every format) is one the JIT compiles.
+    Once one outgrew 8,000 bytes (seven `startswith` per value), every text row cost twice as much."""
+    build_drop(tmp_path / "drop")
+    drop = drops.list_drop(tmp_path / "drop")
+    judged = events.classify(ingest_user_events.candidates(spark, drop).rows, DAY)
+    debug = getattr(spark._jvm.org.apache.spark.sql.execution.debug, "package$").__getattr__("MODULE$")
+    stages = debug.codegenStringSeq(judged._jdf.queryExecution().executedPlan())
+    sizes = [stages.apply(i)._3().maxMethodCodeSize() for i in range(stages.size())]
+    assert len(sizes) >= 4, sizes  # JSON, CSV and Parquet branches, and the line filter
+    assert max(sizes) <= _JIT_HUGE_METHOD_BYTES, sizes
+
+
 def test_every_row_gets_the_expected_reason(ingested: dict) -> None:
     actual: dict[str, dict[int, str | None]] = {}
     for (name, line), _ in ingested["kept"].items():
@@ -623,6 +640,52 @@ def test_timestamp_forms(spark: SparkSession, text: str, expected: dt.datetime |
         assert row.reason == (None if expected.date() == DAY else "out_of_window")
 
 
+def test_seconds_are_filled_in_as_the_regular_expression_did(spark: SparkSession) -> None:
+    """`_iso_for_cast` (string functions) against the replacement it took over from, on texts that
+    match ISO_TIMESTAMP, a line terminator after the zone included (Java's `$` allows one)."""
+    minutes_only = r"^([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2})(Z|[+-].*)$"
+    texts = ["2024-01-15T10:30Z", "2024-01-15T10:30+02", "2024-01-15T10:30-01:30", "2024-01-15T10:30+0130",
+             "2024-01-15T10:30:15Z", "2024-01-15T10:30:15.123456789+02:00", "2024-01-15T10:30Z\n",
+             "2024-01-15T10:30:00Z\r\n", "2024-01-15T10:30+02\r"]  # fmt: skip
+    rows = (
+        spark.createDataFrame([(t,) for t in texts], "t string")
+        .select(
+            F.col("t").rlike(events.ISO_TIMESTAMP).alias("iso"),
+            events._iso_for_cast(F.col("t")).alias("ours"),
+            F.regexp_replace("t", minutes_only, "$1:00$2").alias("regex"),
+        )
+        .collect()
+    )
+    assert all(r.iso for r in rows)
+    assert [r.ours for r in rows] == [r.regex for r in rows]
+
+
+def test_a_row_is_a_duplicate_only_where_its_hash_and_its_place_both_match(spark: SparkSession) -> None:
+    """`mark_duplicates` looks losers up by their id's hash, then checks the place: a row sharing a
+    loser's hash (as a colliding id would) but not its place stays, as does one at a loser's place
+    under another hash; a rejected row is never looked up."""
+    rows = [("a.jsonl", 1, "same", None), ("a.jsonl", 2, "other", None), ("b.jsonl", 1, "same", None),
+            ("b.jsonl", 2, "rejected", "malformed")]  # fmt: skip
+    classified = spark.createDataFrame(
+        [(f, n, e, r, f"raw {f}:{n}") for f, n, e, r in rows],
+        "source_file string, line_number long, event_id string, reason string, raw string",
+    )
+    same_hash = classified.where(F.col("event_id") == "same").select(F.xxhash64("event_id")).first()[0]
+    losers = spark.createDataFrame(
+        [(same_hash, [("b.jsonl", 1), ("a.jsonl", 2), ("b.jsonl", 2)])],
+        "_h long, _losers array<struct<source_file: string, line_number: long>>",
+    )
+    marked = events.mark_duplicates(classified, losers)
+    got = {(r.source_file, r.line_number): (r.reason, r.raw) for r in marked.collect()}
+    assert got == {
+        ("a.jsonl", 1): (None, None),  # the hash matches, the place does not
+        ("a.jsonl", 2): (None, None),  # the place matches, the hash does not
+        ("b.jsonl", 1): ("duplicate", "raw b.jsonl:1"),
+        ("b.jsonl", 2): ("malformed", "raw b.jsonl:2"),
+    }
+    assert sorted(map(tuple, events.loser_rows(losers).collect())) == [("a.jsonl", 2), ("b.jsonl", 1), ("b.jsonl", 2)]
+
+
 def test_user_id_is_kept_trimmed_and_lower_case_event_id_as_given(spark: SparkSession) -> None:
     lines = spark.createDataFrame(
         [
@@ -668,6 +731,20 @@ def test_blank_and_trimmed_values_are_the_plain_trims(spark: SparkSession) -> No
     assert [(r.blank, r.trimmed) for r in rows] == [(r.blank_by_btrim, r.trimmed_by_btrim) for r in rows]
     # And the rule as the contract words it, for the text values.
     assert [r.blank for r in rows[: len(TRIM_CASES)]] == [events.is_blank_text(t) for t in TRIM_CASES]
+
+
+def test_counting_a_character_counts_it_among_multi_byte_characters(spark: SparkSession) -> None:
+    """`_count_of` counts bytes: the same as counting characters, whatever else the value holds."""
+    values = ['a,"é",b', "€,,€", '"""', "", "日本,語", ",\u00a0,", None]
+    rows = (
+        spark.createDataFrame([(v,) for v in values], "v string")
+        .select(events._count_of(F.col("v"), ",").alias("commas"), events._count_of(F.col("v"), '"').alias("quotes"))
+        .collect()
+    )
+    expected = [(None, None) if v is None else (v.count(","), v.count('"')) for v in values]
+    assert [(r.commas, r.quotes) for r in rows] == expected
+    with pytest.raises(ValueError, match="not one ASCII character"):
+        events._count_of(F.col("v"), "é")
 
 
 # User ids whose lower case differs between ICU and the JVM, or becomes ASCII, or holds a letter

@@ -42,8 +42,9 @@ CSV_COLUMNS = ("event_id", "event_type", "user_id", "timestamp", "page", "durati
 # ISO-8601 date-time with a mandatory zone designator: minutes or seconds precision (seconds may
 # carry a fraction of up to 9 digits; Spark keeps microseconds), zone Z, +hh:mm, +hhmm or +hh.
 # Spark's cast needs seconds, so `_iso_for_cast` fills in `:00` where ISO-8601 lets them be left out.
+# The 16 characters of date, hours and minutes are followed by `:` (seconds) or the zone.
+_MINUTES_END = 16
 ISO_TIMESTAMP = r"^([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2})(:[0-9]{2}(\.[0-9]{1,9})?)?(Z|[+-][0-9]{2}(:?[0-9]{2})?)$"
-_MINUTES_ONLY = r"^([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2})(Z|[+-].*)$"
 # duration_ms: the text of a non-negative integer (no sign, no fraction, no exponent).
 INTEGER_TEXT = r"^[0-9]{1,19}$"
 # Limits of the sinks (docs/ingestion.md): a longer duration alone overflows user_engagement's int
@@ -123,10 +124,25 @@ _CSV_OPTIONS = {"sep": ",", "quote": '"', "escape": '"', "mode": "PERMISSIVE"}
 # -- text lines -----------------------------------------------------------------------------------
 # Trimming with a set of characters (`UTF8String.trim(trimString)`) allocates two int arrays the size
 # of the value on every call (the fifth round's profile: 9% of the executors' time). Only a value that
-# is empty or begins or ends with whitespace can change under a trim: the others skip it.
+# is empty or begins or ends with whitespace can change under a trim: the others skip it. The first
+# character is read with `ascii` (it looks at that character only: `substring` counts every
+# character of the value first), the last with `endswith`. The whitespace characters are ASCII.
+# These tests run on every value of every row, so they are kept small: a generated method that
+# outgrows 8,000 bytes of bytecode is never compiled by the JIT (HotSpot's HugeMethodLimit), and
+# a chain of seven `startswith` per value doubled the cost of a text row (docs/performance.md).
+_FIRST_BLANK = (0, *(ord(c) for c in _WHITESPACE))  # ascii("") is 0
+
+
+def _starts_blank(column: Column) -> Column:
+    """Empty, or its first character is whitespace (or NUL, which the trims then leave alone)."""
+    return F.ascii(column).isin(*_FIRST_BLANK)
+
+
 def _may_trim(column: Column) -> Column:
-    first, last = F.substring(column, 1, 1), F.substring(column, -1, 1)
-    return (column == "") | first.isin(*_WHITESPACE) | last.isin(*_WHITESPACE)
+    test = _starts_blank(column)
+    for char in _WHITESPACE:
+        test = test | column.endswith(char)
+    return test
 
 
 def _trimmed(column: Column) -> Column:
@@ -136,9 +152,8 @@ def _trimmed(column: Column) -> Column:
 
 def _is_blank(column: Column) -> Column:
     """NULL, empty or nothing but whitespace (a value that begins with anything else is not)."""
-    first = F.substring(column, 1, 1)
     blank = F.btrim(column, F.lit(_WHITESPACE)) == ""
-    return column.isNull() | F.when((first == "") | first.isin(*_WHITESPACE), blank).otherwise(F.lit(False))
+    return column.isNull() | F.when(_starts_blank(column), blank).otherwise(F.lit(False))
 
 
 def _present(column: Column) -> Column:
@@ -260,7 +275,11 @@ def csv_header_ok(header_line: str | None) -> bool:
 
 
 def _count_of(value: Column, char: str) -> Column:
-    return F.length(value) - F.length(F.replace(value, F.lit(char), F.lit("")))
+    """How often the ASCII `char` occurs in `value`, in bytes: UTF-8 never uses an ASCII byte inside
+    another character, and a byte length is stored where a character length is counted."""
+    if len(char) != 1 or not char.isascii():
+        raise ValueError(f"not one ASCII character: {char!r}")
+    return F.octet_length(value) - F.octet_length(F.replace(value, F.lit(char), F.lit("")))
 
 
 # A quoted field of RFC 4180: opens where its field opens, `""` inside, closes where its field ends.
@@ -402,8 +421,13 @@ def day_bounds(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
 
 def _iso_for_cast(text: Column) -> Column:
     """A text matching ISO_TIMESTAMP in the form Spark's cast reads: `:00` seconds added where only
-    minutes are given (the cast reads every zone form ISO_TIMESTAMP allows: Z, +hh:mm, +hhmm, +hh)."""
-    return F.regexp_replace(text, _MINUTES_ONLY, "$1:00$2")
+    minutes are given (the cast reads every zone form ISO_TIMESTAMP allows: Z, +hh:mm, +hhmm, +hh).
+    Plain string functions, not a regular expression: the text's form is already known."""
+    after_minutes = F.substring(text, _MINUTES_END + 1, 1)
+    with_seconds = F.concat(
+        F.substring(text, 1, _MINUTES_END), F.lit(":00"), F.substring(text, _MINUTES_END + 1, 1 << 30)
+    )
+    return F.when(after_minutes == ":", text).otherwise(with_seconds)
 
 
 def _user_key(user_id: Column) -> Column:
@@ -493,9 +517,15 @@ def classify(candidates: DataFrame, day: dt.date) -> DataFrame:
     )
 
 
+def _id_hash(classified_reason: Column) -> Column:
+    """The 64-bit hash of a passing row's `event_id` (NULL for a rejected row): the duplicates are
+    looked for, and looked up, by it."""
+    return F.when(classified_reason.isNull(), F.xxhash64("event_id"))
+
+
 def _passed(classified: DataFrame) -> DataFrame:
     return classified.where(F.col("reason").isNull()).select(
-        "event_id", "timestamp", "source_file", "line_number", F.xxhash64("event_id").alias("_h")
+        "event_id", "timestamp", "source_file", "line_number", _id_hash(F.col("reason")).alias("_h")
     )
 
 
@@ -507,9 +537,13 @@ def repeated_id_hashes(classified: DataFrame) -> DataFrame:
 
 
 def duplicate_losers(classified: DataFrame, repeated: DataFrame | None = None) -> DataFrame:
-    """(source_file, line_number) of the rows that are `duplicate`: among rows that passed every
-    other check, per `event_id` all but the earliest timestamp (ties: the first file in name order,
-    then the first line).
+    """The rows that are `duplicate`: among rows that passed every other check, per `event_id` all
+    but the earliest timestamp (ties: the first file in name order, then the first line).
+
+    One row per hash: `_h`, the hash of the losers' `event_id`, and `_losers`, their
+    (source_file, line_number). Keyed so, every row finds out whether it lost by one lookup of a
+    long in a broadcast map (`mark_duplicates`), not of a file name and line number (the sixth
+    round's profile: the lookups by name were 6% of the executors' time).
 
     Only a 64-bit hash of each passing `event_id` is shuffled to find the ids that occur more than
     once (`repeated`, computed here when not given); the exact ordering then runs on the few rows
@@ -520,21 +554,29 @@ def duplicate_losers(classified: DataFrame, repeated: DataFrame | None = None) -
     contenders = _passed(classified).join(repeated, "_h", "left_semi")
     order = Window.partitionBy("event_id").orderBy("timestamp", "source_file", "line_number")
     return (
-        contenders.select("source_file", "line_number", F.row_number().over(order).alias("_rank"))
+        contenders.select("_h", "source_file", "line_number", F.row_number().over(order).alias("_rank"))
         .where(F.col("_rank") > 1)
-        .select("source_file", "line_number")
+        .groupBy("_h")
+        .agg(F.collect_list(F.struct("source_file", "line_number")).alias("_losers"))
     )
+
+
+def loser_rows(losers: DataFrame) -> DataFrame:
+    """(source_file, line_number) of every row `duplicate_losers` lists."""
+    return losers.select(F.explode("_losers").alias("_l")).select("_l.source_file", "_l.line_number")
 
 
 def mark_duplicates(classified: DataFrame, losers: DataFrame | None = None) -> DataFrame:
     """`classified` with `reason` set to `duplicate` on the `duplicate_losers` rows (computed here
-    when not given); `raw` is dropped from kept rows (only the quarantine needs it)."""
+    when not given); `raw` is dropped from kept rows (only the quarantine needs it).
+
+    A row is a loser when its hash is a loser's and its own (source_file, line_number) is among
+    that hash's losers: exact, whatever the hashes of other rows."""
     if losers is None:
         losers = duplicate_losers(classified)
-    marked = classified.join(
-        losers.withColumn("_duplicate", F.lit(True)), ["source_file", "line_number"], "left"
-    )
-    reason = F.coalesce(F.col("reason"), F.when(F.col("_duplicate"), F.lit("duplicate")))
+    marked = classified.withColumn("_h", _id_hash(F.col("reason"))).join(losers, "_h", "left")
+    lost = F.array_contains(F.col("_losers"), F.struct("source_file", "line_number"))
+    reason = F.coalesce(F.col("reason"), F.when(lost, F.lit("duplicate")))
     return marked.select(
         *[c for c in classified.columns if c not in ("reason", "raw")],
         reason.alias("reason"),
