@@ -551,8 +551,10 @@ def duplicate_losers(classified: DataFrame, repeated: DataFrame | None = None) -
     """
     if repeated is None:
         repeated = repeated_id_hashes(classified)
-    contenders = _passed(classified).join(repeated, "_h", "left_semi")
-    order = Window.partitionBy("event_id").orderBy("timestamp", "source_file", "line_number")
+    # Partitioned by the hash alone, which both the window (per hash and id) and the grouping by
+    # hash accept: one shuffle of the few contenders instead of two.
+    contenders = _passed(classified).join(repeated, "_h", "left_semi").repartition("_h")
+    order = Window.partitionBy("_h", "event_id").orderBy("timestamp", "source_file", "line_number")
     return (
         contenders.select("_h", "source_file", "line_number", F.row_number().over(order).alias("_rank"))
         .where(F.col("_rank") > 1)
