@@ -805,6 +805,33 @@ def test_csv_with_a_foreign_header_is_malformed(spark: SparkSession) -> None:
     assert [(r.line_number, r.reason, r.event_id) for r in rows] == [(1, "malformed", None)]
 
 
+def test_a_lost_duplicate_of_an_unknown_user_is_no_orphan_event(spark: SparkSession, tmp_path: Path) -> None:
+    """orphan_user counts kept events: an unknown user's duplicate is counted once, not twice, and
+    a loser's own user does not count when its winner's user is known."""
+    (tmp_path / "drop").mkdir()
+    write_lines(
+        tmp_path / "drop" / "a.jsonl",
+        [
+            event("twice", user_id=U9, timestamp="2024-01-15T10:00:00Z"),
+            event("twice", user_id=U9, timestamp="2024-01-15T11:00:00Z"),  # loser, unknown user
+            event("known", user_id=U1, timestamp="2024-01-15T10:00:00Z"),
+            event("known", user_id=U9, timestamp="2024-01-15T12:00:00Z"),  # loser, unknown user
+            event("alone", user_id=U9),  # kept, unknown user
+        ],
+    )
+    write_parquet(tmp_path / "users.parquet", {"id": [U1, U2]})
+    args = argparse.Namespace(
+        date=DAY,
+        drop_folder=str(tmp_path / "drop"),
+        users=str(tmp_path / "users.parquet"),
+        events_out=str(tmp_path / "events"),
+        quarantine=str(tmp_path / "quarantine"),
+        report=str(tmp_path / "report.json"),
+    )
+    report = ingest_user_events.run(spark, args)
+    assert (report["rows_kept"], report["rejected"]["duplicate"], report["orphan_user"]) == (3, 2, 2)
+
+
 def test_a_drop_without_data_files_reads_nothing(spark: SparkSession, tmp_path: Path) -> None:
     (tmp_path / "drop").mkdir()
     (tmp_path / "drop" / "_SUCCESS").write_bytes(b"")
