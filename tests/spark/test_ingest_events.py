@@ -660,30 +660,54 @@ def test_seconds_are_filled_in_as_the_regular_expression_did(spark: SparkSession
     assert [r.ours for r in rows] == [r.regex for r in rows]
 
 
-def test_a_row_is_a_duplicate_only_where_its_hash_and_its_place_both_match(spark: SparkSession) -> None:
-    """`mark_duplicates` looks losers up by their id's hash, then checks the place: a row sharing a
-    loser's hash (as a colliding id would) but not its place stays, as does one at a loser's place
-    under another hash; a rejected row is never looked up."""
-    rows = [("a.jsonl", 1, "same", None), ("a.jsonl", 2, "other", None), ("b.jsonl", 1, "same", None),
-            ("b.jsonl", 2, "rejected", "malformed")]  # fmt: skip
+def test_a_row_is_a_duplicate_only_where_its_place_is_listed_under_its_hash(spark: SparkSession) -> None:
+    """`mark_duplicates` looks losers up by the hash of their place, then compares the place: a row
+    whose place hashes like a loser's (as a colliding place would) but is not listed stays, as does
+    a listed place under another hash; a rejected row is never looked up."""
+    rows = [("a.jsonl", 1, None), ("a.jsonl", 2, None), ("b.jsonl", 1, None), ("b.jsonl", 2, "malformed")]
     classified = spark.createDataFrame(
-        [(f, n, e, r, f"raw {f}:{n}") for f, n, e, r in rows],
+        [(f, n, "same", r, f"raw {f}:{n}") for f, n, r in rows],
         "source_file string, line_number long, event_id string, reason string, raw string",
     )
-    same_hash = classified.where(F.col("event_id") == "same").select(F.xxhash64("event_id")).first()[0]
+    hash_of = {
+        (r.source_file, r.line_number): r.p
+        for r in classified.select("source_file", "line_number", F.xxhash64("source_file", "line_number").alias("p"))
+        .collect()
+    }
     losers = spark.createDataFrame(
-        [(same_hash, [("b.jsonl", 1), ("a.jsonl", 2), ("b.jsonl", 2)])],
-        "_h long, _losers array<struct<source_file: string, line_number: long>>",
+        [
+            (hash_of[("a.jsonl", 1)], [("b.jsonl", 1)]),  # a.jsonl:1 shares the hash, not the place
+            (hash_of[("b.jsonl", 1)], [("b.jsonl", 1)]),
+            (hash_of[("b.jsonl", 2)], [("b.jsonl", 2)]),  # rejected: stays malformed
+            (hash_of[("a.jsonl", 1)] + 1, [("a.jsonl", 2)]),  # a.jsonl:2 listed under another hash
+        ],
+        "_p long, _losers array<struct<source_file: string, line_number: long>>",
     )
     marked = events.mark_duplicates(classified, losers)
     got = {(r.source_file, r.line_number): (r.reason, r.raw) for r in marked.collect()}
     assert got == {
-        ("a.jsonl", 1): (None, None),  # the hash matches, the place does not
-        ("a.jsonl", 2): (None, None),  # the place matches, the hash does not
+        ("a.jsonl", 1): (None, None),
+        ("a.jsonl", 2): (None, None),
         ("b.jsonl", 1): ("duplicate", "raw b.jsonl:1"),
         ("b.jsonl", 2): ("malformed", "raw b.jsonl:2"),
     }
-    assert sorted(map(tuple, events.loser_rows(losers).collect())) == [("a.jsonl", 2), ("b.jsonl", 1), ("b.jsonl", 2)]
+    assert sorted(map(tuple, events.loser_rows(losers).collect())) == [
+        ("a.jsonl", 2), ("b.jsonl", 1), ("b.jsonl", 1), ("b.jsonl", 2)
+    ]  # fmt: skip
+
+
+def test_a_long_run_of_one_id_keeps_only_its_first(spark: SparkSession) -> None:
+    """One id on 3,000 passing rows: 2,999 losers, each listed under its own place."""
+    lines = spark.createDataFrame(
+        [("j.jsonl", n, json.dumps(event("same"))) for n in range(1, 3001)], events.LINES_SCHEMA
+    )
+    judged = events.classify(events.parse_json_lines(lines), DAY)
+    losers = events.duplicate_losers(judged)
+    assert losers.agg(F.max(F.size("_losers"))).first()[0] == 1
+    marked = events.mark_duplicates(judged, losers)
+    counts = {r.reason: r["count"] for r in marked.groupBy("reason").count().collect()}
+    assert counts == {None: 1, "duplicate": 2999}
+    assert marked.where(F.col("reason").isNull()).first().line_number == 1
 
 
 def test_user_id_is_kept_trimmed_and_lower_case_event_id_as_given(spark: SparkSession) -> None:

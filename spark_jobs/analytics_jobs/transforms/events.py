@@ -517,16 +517,15 @@ def classify(candidates: DataFrame, day: dt.date) -> DataFrame:
     )
 
 
-def _id_hash(classified_reason: Column) -> Column:
-    """The 64-bit hash of a passing row's `event_id` (NULL for a rejected row): the duplicates are
-    looked for, and looked up, by it."""
-    return F.when(classified_reason.isNull(), F.xxhash64("event_id"))
-
-
 def _passed(classified: DataFrame) -> DataFrame:
     return classified.where(F.col("reason").isNull()).select(
-        "event_id", "timestamp", "source_file", "line_number", _id_hash(F.col("reason")).alias("_h")
+        "event_id", "timestamp", "source_file", "line_number", F.xxhash64("event_id").alias("_h")
     )
+
+
+def _place_hash() -> Column:
+    """The 64-bit hash of a row's place (source_file, line_number): the losers are looked up by it."""
+    return F.xxhash64("source_file", "line_number")
 
 
 def repeated_id_hashes(classified: DataFrame) -> DataFrame:
@@ -540,10 +539,12 @@ def duplicate_losers(classified: DataFrame, repeated: DataFrame | None = None) -
     """The rows that are `duplicate`: among rows that passed every other check, per `event_id` all
     but the earliest timestamp (ties: the first file in name order, then the first line).
 
-    One row per hash: `_h`, the hash of the losers' `event_id`, and `_losers`, their
-    (source_file, line_number). Keyed so, every row finds out whether it lost by one lookup of a
-    long in a broadcast map (`mark_duplicates`), not of a file name and line number (the sixth
-    round's profile: the lookups by name were 6% of the executors' time).
+    One row per hash of a loser's place: `_p`, the hash of (source_file, line_number), and
+    `_losers`, the places with that hash (one, but where two places collide). Keyed so, every
+    passing row finds out whether it lost by one lookup of a long in a broadcast map
+    (`mark_duplicates`), not of a file name and line number (the sixth round's profile: the lookups
+    by name were 6% of the executors' time); and as places are unique, no list grows with the size
+    of a duplicate group (a drop that repeats one id a million times stays linear).
 
     Only a 64-bit hash of each passing `event_id` is shuffled to find the ids that occur more than
     once (`repeated`, computed here when not given); the exact ordering then runs on the few rows
@@ -551,14 +552,12 @@ def duplicate_losers(classified: DataFrame, repeated: DataFrame | None = None) -
     """
     if repeated is None:
         repeated = repeated_id_hashes(classified)
-    # Partitioned by the hash alone, which both the window (per hash and id) and the grouping by
-    # hash accept: one shuffle of the few contenders instead of two.
-    contenders = _passed(classified).join(repeated, "_h", "left_semi").repartition("_h")
-    order = Window.partitionBy("_h", "event_id").orderBy("timestamp", "source_file", "line_number")
+    contenders = _passed(classified).join(repeated, "_h", "left_semi")
+    order = Window.partitionBy("event_id").orderBy("timestamp", "source_file", "line_number")
     return (
-        contenders.select("_h", "source_file", "line_number", F.row_number().over(order).alias("_rank"))
+        contenders.select("source_file", "line_number", F.row_number().over(order).alias("_rank"))
         .where(F.col("_rank") > 1)
-        .groupBy("_h")
+        .groupBy(_place_hash().alias("_p"))
         .agg(F.collect_list(F.struct("source_file", "line_number")).alias("_losers"))
     )
 
@@ -572,11 +571,12 @@ def mark_duplicates(classified: DataFrame, losers: DataFrame | None = None) -> D
     """`classified` with `reason` set to `duplicate` on the `duplicate_losers` rows (computed here
     when not given); `raw` is dropped from kept rows (only the quarantine needs it).
 
-    A row is a loser when its hash is a loser's and its own (source_file, line_number) is among
-    that hash's losers: exact, whatever the hashes of other rows."""
+    A passing row is a loser when its place's hash is a loser's and its place is among that hash's
+    places: exact, whatever collides."""
     if losers is None:
         losers = duplicate_losers(classified)
-    marked = classified.withColumn("_h", _id_hash(F.col("reason"))).join(losers, "_h", "left")
+    place = F.when(F.col("reason").isNull(), _place_hash())  # a rejected row is not looked up
+    marked = classified.withColumn("_p", place).join(losers, "_p", "left")
     lost = F.array_contains(F.col("_losers"), F.struct("source_file", "line_number"))
     reason = F.coalesce(F.col("reason"), F.when(lost, F.lit("duplicate")))
     return marked.select(
