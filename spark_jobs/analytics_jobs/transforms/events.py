@@ -275,11 +275,9 @@ def csv_header_ok(header_line: str | None) -> bool:
 
 
 def _count_of(value: Column, char: str) -> Column:
-    """How often the ASCII `char` occurs in `value`, in bytes: UTF-8 never uses an ASCII byte inside
-    another character, and a byte length is stored where a character length is counted."""
-    if len(char) != 1 or not char.isascii():
-        raise ValueError(f"not one ASCII character: {char!r}")
-    return F.octet_length(value) - F.octet_length(F.replace(value, F.lit(char), F.lit("")))
+    """How often `char` occurs in `value`. Counted in characters (`length`), not bytes: on a value
+    that is not valid UTF-8 the two can differ, and the CSV rule was written with characters."""
+    return F.length(value) - F.length(F.replace(value, F.lit(char), F.lit("")))
 
 
 # A quoted field of RFC 4180: opens where its field opens, `""` inside, closes where its field ends.
@@ -575,7 +573,12 @@ def mark_duplicates(classified: DataFrame, losers: DataFrame | None = None) -> D
     places: exact, whatever collides."""
     if losers is None:
         losers = duplicate_losers(classified)
-    place = F.when(F.col("reason").isNull(), _place_hash())  # a rejected row is not looked up
+    # A rejected row is not looked up, nor one without a line number (the run fails on those, and
+    # the hash of a NULL place would be its file's alone).
+    place = F.when(
+        F.col("reason").isNull() & F.col("source_file").isNotNull() & F.col("line_number").isNotNull(),
+        _place_hash(),
+    )
     marked = classified.withColumn("_p", place).join(losers, "_p", "left")
     lost = F.array_contains(F.col("_losers"), F.struct("source_file", "line_number"))
     reason = F.coalesce(F.col("reason"), F.when(lost, F.lit("duplicate")))
