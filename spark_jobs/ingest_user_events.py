@@ -132,10 +132,14 @@ def _counts(
     verdicts = judged.groupBy("source_file", "reason").agg(
         F.count(F.lit(1)).alias("rows"), F.count_if(~numbered).alias("unnumbered")
     )
-    duplicates = events.loser_rows(losers).groupBy("source_file").agg(
-        F.lit("duplicate").alias("reason"),
-        F.count(F.lit(1)).alias("rows"),
-        F.lit(0).cast("long").alias("unnumbered"),
+    duplicates = (
+        events.loser_rows(losers)
+        .groupBy("source_file")
+        .agg(
+            F.lit("duplicate").alias("reason"),
+            F.count(F.lit(1)).alias("rows"),
+            F.lit(0).cast("long").alias("unnumbered"),
+        )
     )
     kept = events.mark_duplicates(judged, losers).where(F.col("reason").isNull())
     orphans = events.orphan_events(kept, users).agg(

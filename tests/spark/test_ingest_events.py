@@ -671,8 +671,9 @@ def test_a_row_is_a_duplicate_only_where_its_place_is_listed_under_its_hash(spar
     )
     hash_of = {
         (r.source_file, r.line_number): r.p
-        for r in classified.select("source_file", "line_number", F.xxhash64("source_file", "line_number").alias("p"))
-        .collect()
+        for r in classified.select(
+            "source_file", "line_number", F.xxhash64("source_file", "line_number").alias("p")
+        ).collect()
     }
     losers = spark.createDataFrame(
         [
@@ -776,7 +777,10 @@ def test_counting_a_character_counts_it_among_multi_byte_characters(spark: Spark
     values = ['a,"é",b', "€,,€", '"""', "", "日本,語", ",\u00a0,", None]
     rows = (
         spark.createDataFrame([(v,) for v in values], "v string")
-        .select(events._count_of(F.col("v"), ",").alias("commas"), events._count_of(F.col("v"), '"').alias("quotes"))
+        .select(
+            events._count_of(F.col("v"), ",").alias("commas"),
+            events._count_of(F.col("v"), '"').alias("quotes"),
+        )
         .collect()
     )
     expected = [(None, None) if v is None else (v.count(","), v.count('"')) for v in values]
@@ -841,6 +845,18 @@ def test_csv_with_a_foreign_header_is_malformed(spark: SparkSession) -> None:
     assert [(r.line_number, r.reason, r.event_id) for r in rows] == [(1, "malformed", None)]
 
 
+def _ingest_args(root: Path) -> argparse.Namespace:
+    """The ingest's arguments for a drop in root/drop and users in root/users.parquet."""
+    return argparse.Namespace(
+        date=DAY,
+        drop_folder=str(root / "drop"),
+        users=str(root / "users.parquet"),
+        events_out=str(root / "events"),
+        quarantine=str(root / "quarantine"),
+        report=str(root / "report.json"),
+    )
+
+
 def test_a_lost_duplicate_of_an_unknown_user_is_no_orphan_event(spark: SparkSession, tmp_path: Path) -> None:
     """orphan_user counts kept events: an unknown user's duplicate is counted once, not twice, and
     a loser's own user does not count when its winner's user is known."""
@@ -856,14 +872,7 @@ def test_a_lost_duplicate_of_an_unknown_user_is_no_orphan_event(spark: SparkSess
         ],
     )
     write_parquet(tmp_path / "users.parquet", {"id": [U1, U2]})
-    args = argparse.Namespace(
-        date=DAY,
-        drop_folder=str(tmp_path / "drop"),
-        users=str(tmp_path / "users.parquet"),
-        events_out=str(tmp_path / "events"),
-        quarantine=str(tmp_path / "quarantine"),
-        report=str(tmp_path / "report.json"),
-    )
+    args = _ingest_args(tmp_path)
     report = ingest_user_events.run(spark, args)
     assert (report["rows_kept"], report["rejected"]["duplicate"], report["orphan_user"]) == (3, 2, 2)
 
@@ -872,14 +881,7 @@ def test_a_drop_without_data_files_reads_nothing(spark: SparkSession, tmp_path: 
     (tmp_path / "drop").mkdir()
     (tmp_path / "drop" / "_SUCCESS").write_bytes(b"")
     write_parquet(tmp_path / "users.parquet", {"id": [U1]})
-    args = argparse.Namespace(
-        date=DAY,
-        drop_folder=str(tmp_path / "drop"),
-        users=str(tmp_path / "users.parquet"),
-        events_out=str(tmp_path / "events"),
-        quarantine=str(tmp_path / "quarantine"),
-        report=str(tmp_path / "report.json"),
-    )
+    args = _ingest_args(tmp_path)
     report = ingest_user_events.run(spark, args)
     assert (report["rows_read"], report["rows_kept"], report["rows_rejected"], report["orphan_user"]) == (
         0,
