@@ -541,8 +541,8 @@ def duplicate_losers(classified: DataFrame, repeated: DataFrame | None = None) -
     `_losers`, the places with that hash (one, but where two places collide). Keyed so, every
     passing row finds out whether it lost by one lookup of a long in a broadcast map
     (`mark_duplicates`), not of a file name and line number (the sixth round's profile: the lookups
-    by name were 6% of the executors' time); and as places are unique, no list grows with the size
-    of a duplicate group (a drop that repeats one id a million times stays linear).
+    by name were 6% of the executors' time); and as numbered places are unique, no list grows with
+    the size of a duplicate group (a drop that repeats one id a million times stays linear).
 
     Only a 64-bit hash of each passing `event_id` is shuffled to find the ids that occur more than
     once (`repeated`, computed here when not given); the exact ordering then runs on the few rows
