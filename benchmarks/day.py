@@ -193,6 +193,8 @@ def airflow_env(args: argparse.Namespace, home: Path, dsns: tuple[str, str], dro
         "AIRFLOW_VAR_ETL_DROP_DIR": drop_dir,
         "AIRFLOW_VAR_ETL_DROP_POKE_SECONDS": "1",
         "AIRFLOW_VAR_ETL_DROP_TIMEOUT_SECONDS": "120",
+        # As scripts/stack.sh and the compose file set it; the first run writes the archive.
+        "AIRFLOW_VAR_ETL_SPARK_CDS_DIR": str(args.work_dir / "spark-cds"),
     })  # fmt: skip
     if "SPARK_HOME" not in env:
         import pyspark
