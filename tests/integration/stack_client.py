@@ -23,6 +23,8 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "scripts"))
 from stack_config import ADMIN_USER, StackConfig  # noqa: E402
 
+from tests.integration.conftest import SPARK_CDS_DIR  # noqa: E402
+
 DAG_ID = "daily_analytics_etl"
 # Debian's chromium, headless, as the build machines run it.
 CHROMIUM_ARGS = [
@@ -32,6 +34,13 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
 ]
 TERMINAL = {"success", "failed"}
+# What the tests set as the stack's operator: short waits for their drops, and the class archive the
+# test session's first Spark run writes (each stack would otherwise write its own, ~25 s on its first run).
+TEST_VARIABLES = {
+    "etl_drop_poke_seconds": "2",
+    "etl_drop_timeout_seconds": "600",
+    "etl_spark_cds_dir": str(SPARK_CDS_DIR),
+}
 
 
 def free_port_block(size: int) -> int:

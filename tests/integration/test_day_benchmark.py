@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import REPO, PostgresServer
+from tests.integration.conftest import REPO, SPARK_CDS_DIR, PostgresServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -31,6 +31,7 @@ def benchmark(postgres: PostgresServer, tmp_path_factory: pytest.TempPathFactory
         [sys.executable, str(REPO / "benchmarks" / "day.py"),
          "--events", "2000", "--users", "200", "--progress-week", "2000", "--bad-share", "0.1", "--jobs", "2",
          "--var", "etl_max_reject_ratio=0.5",  # 10% faulty rows: every fault is planted somewhere
+         "--var", f"etl_spark_cds_dir={SPARK_CDS_DIR}",  # the session's archive, not one more written
          "--source-dsn", postgres.url(postgres.fresh_database("bench_source")), "--analytics-dsn", analytics,
          "--work-dir", str(work), "--out", str(out)],
         capture_output=True, text=True, timeout=1800,

@@ -12,7 +12,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.integration.stack_client import DAG_ID, REPO, Stack, generate, logged_in
+from tests.integration.stack_client import DAG_ID, REPO, TEST_VARIABLES, Stack, generate, logged_in
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.deployment]
 
@@ -30,8 +30,9 @@ def stack():
     result = stack.script("up", timeout=900)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     print(f"stack up in {time.monotonic() - started:.0f} s")
-    # Short waits for the tests' drops (the deployment's variables; an operator would set them in the UI).
-    for key, value in {"etl_drop_poke_seconds": "2", "etl_drop_timeout_seconds": "600"}.items():
+    # Short waits for the tests' drops and the session's class archive (the deployment's variables; an
+    # operator would set them in the UI).
+    for key, value in TEST_VARIABLES.items():
         assert stack.airflow("variables", "set", key, value).returncode == 0
     yield stack
     stack.script("down", timeout=300)

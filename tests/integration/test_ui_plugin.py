@@ -18,7 +18,7 @@ from urllib.parse import quote, urlsplit
 import psycopg2
 import pytest
 
-from tests.integration.stack_client import DAG_ID, REPO, Stack, logged_in
+from tests.integration.stack_client import DAG_ID, REPO, TEST_VARIABLES, Stack, logged_in
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.deployment]
 
@@ -40,7 +40,7 @@ def stack():
     result = stack.script("up", timeout=900)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     try:
-        for key, value in {"etl_drop_poke_seconds": "2", "etl_drop_timeout_seconds": "600"}.items():
+        for key, value in TEST_VARIABLES.items():
             assert stack.airflow("variables", "set", key, value).returncode == 0
         yield stack
     finally:
