@@ -130,7 +130,7 @@ class StackConfig:
             "etl_drop_dir": str(self.drop_dir),
             "etl_data_dir": str(self.data_dir),
             "etl_max_reject_ratio": "0.05",
-            # The Spark driver maps a class-data archive (the first run writes it): ~5-7 s less per run.
+            # The Spark driver's class-data archive: the first run writes it, later ones map it.
             "etl_spark_cds_dir": str(self.root / "spark-cds"),
         }
 

@@ -20,8 +20,9 @@ import pytest
 from psycopg2 import sql
 
 REPO = Path(__file__).resolve().parents[2]
-PG_DATA = Path(os.environ.get("ETL_LOCAL_DIR", REPO / ".local")) / "postgres-test"
-SPARK_CDS_DIR = Path(os.environ.get("ETL_LOCAL_DIR", REPO / ".local")) / "spark-cds"
+LOCAL = Path(os.environ.get("ETL_LOCAL_DIR", REPO / ".local"))
+PG_DATA = LOCAL / "postgres-test"
+SPARK_CDS_DIR = LOCAL / "spark-cds"
 
 
 @dataclass(frozen=True)
