@@ -5,9 +5,12 @@
         --daily-user-stats DIR --learning-progress DIR --page-view-stats DIR --user-engagement DIR
         [--scratch DIR] [--error-file PATH]
 
-Runs the three jobs (`ingest_user_events`, `event_stats`, `progress_outputs`) one after the other in
-one SparkSession: a spark-submit costs seconds of JVM and session start-up before any work, so one
-application per day instead of three. Each job keeps its own entry point for running it alone.
+Runs the three jobs (`ingest_user_events`, `event_stats`, `progress_outputs`) in one application: a
+spark-submit costs seconds of JVM and session start-up before any work, so one application per day
+instead of three. Each job keeps its own entry point for running it alone. The progress outputs
+need nothing of the events, so they run in a thread of their own beside the ingest, in a session of
+their own (the ingest changes its session's split settings): their planning overlaps the ingest's
+tasks, and their tasks take a core the ingest leaves idle (docs/performance.md, eighth round).
 
 On failure it prints one line naming the cause (the file and the fault for an unreadable input),
 writes it with whether a retry could help to `--error-file`, and exits non-zero.
@@ -30,6 +33,7 @@ import ingest_user_events
 import progress_outputs
 from pyspark.sql import SparkSession
 
+from analytics_jobs.concurrency import run_side_by_side
 from analytics_jobs.failures import describe, write_error_file
 from analytics_jobs.io import iso_date
 from analytics_jobs.session import build_session
@@ -60,14 +64,19 @@ def _timed(step: str, job, spark: SparkSession, args: argparse.Namespace):
 
 
 def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, int]:
-    """The ingest, then the event outputs from its kept events, then the progress outputs; returns
-    the rows written per output table."""
-    _timed("ingest", ingest_user_events, spark, args)
-    with_events = argparse.Namespace(**vars(args), events=args.events_out)
-    return {
-        **_timed("event outputs", event_stats, spark, with_events),
-        **_timed("progress outputs", progress_outputs, spark, args),
-    }
+    """The ingest, then the event outputs from its kept events; beside them, the progress outputs.
+    Returns the rows written per output table."""
+
+    def events_side() -> dict[str, int]:
+        _timed("ingest", ingest_user_events, spark, args)
+        with_events = argparse.Namespace(**vars(args), events=args.events_out)
+        return _timed("event outputs", event_stats, spark, with_events)
+
+    progress = spark.newSession()  # its own SQL settings: the ingest sets its session's split sizes
+    event_written, progress_written = run_side_by_side(
+        spark, events_side, lambda: _timed("progress outputs", progress_outputs, progress, args)
+    )
+    return {**event_written, **progress_written}
 
 
 def main(argv: list[str] | None = None) -> int:

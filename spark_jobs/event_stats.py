@@ -19,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from pyspark.sql import SparkSession
 
+from analytics_jobs.concurrency import run_side_by_side
 from analytics_jobs.io import iso_date, read_events, write_parquet
 from analytics_jobs.session import build_session
 from analytics_jobs.transforms.page_view_stats import page_view_stats
@@ -39,17 +40,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, int]:
-    """Write both outputs of `args` and return the rows written per table."""
+    """Write both outputs of `args`, side by side, and return the rows written per table."""
     events = read_events(spark, args.events)
     outputs = {
         "page_view_stats": (page_view_stats(events, args.date), args.page_view_stats),
         "user_engagement": (user_engagement(events, args.date), args.user_engagement),
     }
-    written = {}
-    for table, (result, path) in outputs.items():
-        written[table] = write_parquet(result, path)
-        log.info("%s %s: wrote %d rows to %s", table, args.date, written[table], path)
-    return written
+
+    def write(table: str) -> int:
+        result, path = outputs[table]
+        rows = write_parquet(result, path)
+        log.info("%s %s: wrote %d rows to %s", table, args.date, rows, path)
+        return rows
+
+    written = run_side_by_side(spark, *[lambda table=table: write(table) for table in outputs])
+    return dict(zip(outputs, written, strict=True))
 
 
 def main(argv: list[str] | None = None) -> None:

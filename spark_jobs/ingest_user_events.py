@@ -31,6 +31,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from analytics_jobs import drops, jvm
+from analytics_jobs.concurrency import run_side_by_side
 from analytics_jobs.io import dictionary_only_for, iso_date, read_parquet, to_uri
 from analytics_jobs.session import build_session, session_conf
 from analytics_jobs.transforms import events
@@ -205,12 +206,18 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict:
             parsed[name] += rows
         drops.verify_rows_read(read.counted, parsed)  # before anything is written
         marked = events.mark_duplicates(judged, losers)
-        events.kept_events(marked).write.mode("overwrite").options(**_FEW_VALUES).parquet(events_out)
-        (
-            events.quarantine_rows(marked)
-            .write.mode("overwrite")
-            .option("ignoreNullFields", "false")
-            .json(quarantine)
+        # Two writes of the same scratch, side by side (analytics_jobs.concurrency).
+        run_side_by_side(
+            spark,
+            lambda: (
+                events.kept_events(marked).write.mode("overwrite").options(**_FEW_VALUES).parquet(events_out)
+            ),
+            lambda: (
+                events.quarantine_rows(marked)
+                .write.mode("overwrite")
+                .option("ignoreNullFields", "false")
+                .json(quarantine)
+            ),
         )
     finally:
         _remove(spark, scratch)
