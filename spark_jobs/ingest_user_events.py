@@ -31,7 +31,6 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from analytics_jobs import drops, jvm
-from analytics_jobs.concurrency import run_side_by_side
 from analytics_jobs.io import dictionary_only_for, iso_date, read_parquet, to_uri
 from analytics_jobs.session import build_session, session_conf
 from analytics_jobs.transforms import events
@@ -206,18 +205,14 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict:
             parsed[name] += rows
         drops.verify_rows_read(read.counted, parsed)  # before anything is written
         marked = events.mark_duplicates(judged, losers)
-        # Two writes of the same scratch, side by side (analytics_jobs.concurrency).
-        run_side_by_side(
-            spark,
-            lambda: (
-                events.kept_events(marked).write.mode("overwrite").options(**_FEW_VALUES).parquet(events_out)
-            ),
-            lambda: (
-                events.quarantine_rows(marked)
-                .write.mode("overwrite")
-                .option("ignoreNullFields", "false")
-                .json(quarantine)
-            ),
+        events.kept_events(marked).write.mode("overwrite").options(**_FEW_VALUES).parquet(events_out)
+        # Last, and not beside the kept events: the quarantine is per date, not per run, and is
+        # replaced only by an ingest that got that far (analytics_jobs.concurrency).
+        (
+            events.quarantine_rows(marked)
+            .write.mode("overwrite")
+            .option("ignoreNullFields", "false")
+            .json(quarantine)
         )
     finally:
         _remove(spark, scratch)

@@ -5,34 +5,74 @@ driver (analysis, optimisation, code generation) as its tasks spend on the execu
 leave a core idle (a stage's last task). Spark schedules the jobs of several threads at once: one
 step's planning overlaps another's tasks, and its tasks take the core the other leaves idle
 (docs/performance.md, eighth round).
+
+Only steps that share nothing run side by side: no output of one is read by the other, and neither
+changes the SQL settings of a session the other plans in (a setting changed while a query runs can
+change that query's plan). When one fails, the others are cancelled: a write cut short that way is
+left as a killed run leaves it, and the next run of the day replaces it (each run replaces its
+outputs whole). Two writes whose order matters stay in one step (the ingest writes the per-date
+quarantine after its kept events).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+import uuid
+from collections.abc import Callable, Iterable
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from typing import Any
 
+from pyspark import SparkContext
 from pyspark.sql import SparkSession
+
+# How often the jobs of the steps that are still running are cancelled again, once one step failed:
+# a step between two jobs when the first cancellation comes starts its next job afterwards.
+_CANCEL_EVERY_SECONDS = 0.2
 
 
 def run_side_by_side(spark: SparkSession, *steps: Callable[[], Any]) -> list[Any]:
     """Run `steps` (functions of no argument that run Spark jobs of `spark`'s context) in threads of
     their own; return their results in the order given.
 
-    When a step fails, the jobs still running for the others are cancelled (the application is
-    failing: their results would be thrown away) and that step's error is raised, not the
-    cancellations it caused.
+    Every job the steps start carries a tag of this call (and the tags of the caller's thread, so
+    that a call nested in a step is cancelled with that step). When a step fails, the jobs of this
+    call's other steps are cancelled, again and again until every step has ended, and the error of
+    the step that failed first is raised: not the cancellations it caused, and not another call's.
     """
-    if len(steps) == 1:
-        return [steps[0]()]
+    if len(steps) <= 1:
+        return [step() for step in steps]
+    sc = spark.sparkContext
+    tag = f"side-by-side-{uuid.uuid4().hex}"
+
+    # Each step's thread starts from a copy of the caller thread's local properties (its job tags
+    # included), as a thread the JVM started would inherit them; then adds this call's tag.
+    caller = sc._jsc.sc().getLocalProperties()
+
+    def tagged(step: Callable[[], Any]) -> Callable[[], Any]:
+        properties = caller.clone()
+
+        def run() -> Any:
+            sc._jsc.sc().setLocalProperties(properties)
+            sc.addJobTag(tag)
+            return step()
+
+        return run
+
     with ThreadPoolExecutor(max_workers=len(steps), thread_name_prefix="step") as pool:
-        futures = [pool.submit(step) for step in steps]
-        done, pending = wait(futures, return_when=FIRST_EXCEPTION)
-        failed = next((f for f in futures if f in done and f.exception() is not None), None)
-        if failed is None:
+        futures = [pool.submit(tagged(step)) for step in steps]
+        try:
+            done, pending = wait(futures, return_when=FIRST_EXCEPTION)
+        except BaseException:  # interrupted while waiting: stop the steps before leaving
+            _cancel_until_ended(sc, tag, futures)
+            raise
+        failed = [f for f in futures if f in done and f.exception() is not None]
+        if not failed:
             return [f.result() for f in futures]
-        if pending:
-            spark.sparkContext.cancelAllJobs()
-            wait(pending)
-        raise failed.exception()
+        _cancel_until_ended(sc, tag, pending)
+        raise failed[0].exception()
+
+
+def _cancel_until_ended(sc: SparkContext, tag: str, futures: Iterable[Future]) -> None:
+    pending = set(futures)
+    while pending:
+        sc.cancelJobsWithTag(tag)
+        _, pending = wait(pending, timeout=_CANCEL_EVERY_SECONDS)
