@@ -206,8 +206,8 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict:
         drops.verify_rows_read(read.counted, parsed)  # before anything is written
         marked = events.mark_duplicates(judged, losers)
         events.kept_events(marked).write.mode("overwrite").options(**_FEW_VALUES).parquet(events_out)
-        # Last, and not beside the kept events: the quarantine is per date, not per run, and is
-        # replaced only by an ingest that got that far (analytics_jobs.concurrency).
+        # Last, after the kept events and not beside them: the quarantine is per date, not per run,
+        # so a kept-events write that fails leaves an earlier run's quarantine as it was.
         (
             events.quarantine_rows(marked)
             .write.mode("overwrite")
