@@ -33,8 +33,9 @@ def run_side_by_side(spark: SparkSession, *steps: Callable[[], Any]) -> list[Any
     """Run `steps` (functions of no argument that run Spark jobs of `spark`'s context) in threads of
     their own; return their results in the order given.
 
-    Every job the steps start carries a tag of this call (and the tags of the caller's thread, so
-    that a call nested in a step is cancelled with that step). When a step fails, the jobs of this
+    Every job the steps start carries a tag of this call and the job tags of the caller's thread
+    (so that a call nested in a step is cancelled with that step; no other local property is
+    passed on). When a step fails, the jobs of this
     call's other steps are cancelled, again and again until every step has ended, and the error of
     the step that failed first is raised: not the cancellations it caused, and not another call's.
     """
@@ -43,16 +44,15 @@ def run_side_by_side(spark: SparkSession, *steps: Callable[[], Any]) -> list[Any
     sc = spark.sparkContext
     tag = f"side-by-side-{uuid.uuid4().hex}"
 
-    # Each step's thread starts from a copy of the caller thread's local properties (its job tags
-    # included), as a thread the JVM started would inherit them; then adds this call's tag.
-    caller = sc._jsc.sc().getLocalProperties()
+    # The caller thread's job tags go with each step's thread (a nested call is then cancelled with
+    # its step), as plain strings: a Java object kept here would be released by py4j after the JVM
+    # is gone, which it logs as an error at the interpreter's exit.
+    tags = (*set(sc.getJobTags()), tag)
 
     def tagged(step: Callable[[], Any]) -> Callable[[], Any]:
-        properties = caller.clone()
-
         def run() -> Any:
-            sc._jsc.sc().setLocalProperties(properties)
-            sc.addJobTag(tag)
+            for each in tags:
+                sc.addJobTag(each)
             return step()
 
         return run
