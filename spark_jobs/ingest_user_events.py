@@ -31,7 +31,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from analytics_jobs import drops, jvm
-from analytics_jobs.io import dictionary_only_for, iso_date, read_parquet, to_uri
+from analytics_jobs.io import dictionary_only_for, iso_date, read_parquet, remove_dir, replace_dir, to_uri
 from analytics_jobs.session import build_session, session_conf
 from analytics_jobs.transforms import events
 
@@ -206,14 +206,17 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict:
         drops.verify_rows_read(read.counted, parsed)  # before anything is written
         marked = events.mark_duplicates(judged, losers)
         events.kept_events(marked).write.mode("overwrite").options(**_FEW_VALUES).parquet(events_out)
-        # Last, after the kept events and not beside them: the quarantine is per date, not per run,
-        # so a kept-events write that fails leaves an earlier run's quarantine as it was.
+        # The quarantine is per date, not per run: it is written to the scratch and moved into place
+        # last, so a failure or a cancellation before that (a kept-events write that fails, a side
+        # step of daily_outputs that fails) leaves an earlier run's quarantine as it was.
+        staged = f"{scratch}/quarantine"
         (
             events.quarantine_rows(marked)
             .write.mode("overwrite")
             .option("ignoreNullFields", "false")
-            .json(quarantine)
+            .json(staged)
         )
+        replace_dir(spark, staged, quarantine)
     finally:
         _remove(spark, scratch)
 
@@ -235,12 +238,10 @@ _SMALL_SHUFFLE_PARTITIONS = {"spark.sql.adaptive.advisoryPartitionSizeInBytes": 
 
 
 def _remove(spark: SparkSession, uri: str) -> None:
-    """Delete a scratch directory through Hadoop's filesystem API (it may not be local). A failure
-    to clean up is logged, never raised: it must not hide the error that ended the job."""
+    """Delete the scratch directory. A failure to clean up is logged, never raised: it must not hide
+    the error that ended the job."""
     try:
-        jvm = spark.sparkContext._jvm
-        path = jvm.org.apache.hadoop.fs.Path(uri)
-        path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).delete(path, True)
+        remove_dir(spark, uri)
     except Exception:
         log.exception("could not remove the scratch directory %s", uri)
 

@@ -119,6 +119,39 @@ def write_parquet(df: DataFrame, path: str | Path) -> int:
     return int(written.get["rows"])
 
 
+def _hadoop_path(spark: SparkSession, uri: str):
+    return spark.sparkContext._jvm.org.apache.hadoop.fs.Path(uri)
+
+
+def _filesystem(spark: SparkSession, path):
+    return path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+
+
+def remove_dir(spark: SparkSession, uri: str) -> None:
+    """Delete the directory `uri` and everything in it, through Hadoop's filesystem API (it may not
+    be local); nothing happens when it does not exist."""
+    path = _hadoop_path(spark, uri)
+    _filesystem(spark, path).delete(path, True)
+
+
+def replace_dir(spark: SparkSession, source: str, target: str) -> None:
+    """Put the directory `source` in the place of `target` (URIs of one filesystem): `target` is
+    deleted, then `source` renamed to it.
+
+    A write made elsewhere and moved in this way replaces `target` whole or not at all: between
+    the delete and the rename there is no `target`, for the time of a rename, where a write to
+    `target` itself would leave it missing or partial for as long as the write ran.
+    """
+    src, dst = _hadoop_path(spark, source), _hadoop_path(spark, target)
+    fs = _filesystem(spark, dst)
+    if not fs.exists(src):  # checked first: the target is not deleted for nothing to replace it
+        raise FileNotFoundError(f"could not move {source} to {target}: {source} does not exist")
+    fs.delete(dst, True)
+    fs.mkdirs(dst.getParent())
+    if not fs.rename(src, dst):
+        raise OSError(f"could not move {source} to {target} (are they on one filesystem?)")
+
+
 def dictionary_only_for(columns: Iterable[str]) -> dict[str, str]:
     """Parquet writer options: dictionary encoding for `columns` (few distinct values) only.
 

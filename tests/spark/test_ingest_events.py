@@ -895,3 +895,51 @@ def test_a_drop_without_data_files_reads_nothing(spark: SparkSession, tmp_path: 
     written = spark.read.parquet(args.events_out)
     assert written.count() == 0
     assert written.schema.fieldNames() == [f.name for f in events.EVENT_SCHEMA.fields]
+
+
+def _an_earlier_quarantine(args: argparse.Namespace) -> Path:
+    """An earlier run's quarantine of the day: one file, whose survival the tests check."""
+    earlier = Path(args.quarantine) / "part-00000-earlier.json"
+    earlier.parent.mkdir(parents=True)
+    earlier.write_text('{"reason": "malformed", "line_number": 7}\n', encoding="utf-8")
+    return earlier
+
+
+def test_a_failed_quarantine_write_leaves_the_earlier_quarantine(
+    spark: SparkSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The quarantine is per date: a write that fails half-way (or is cancelled by a side step of
+    daily_outputs) must not have deleted the earlier run's, as a write in place does."""
+    (tmp_path / "drop").mkdir()
+    write_lines(tmp_path / "drop" / "a.jsonl", [event("ok"), "not json"])
+    write_parquet(tmp_path / "users.parquet", {"id": [U1]})
+    args = _ingest_args(tmp_path)
+    earlier = _an_earlier_quarantine(args)
+    rows = events.quarantine_rows
+    monkeypatch.setattr(  # a quarantine query that fails on its executors, after the job started
+        events,
+        "quarantine_rows",
+        lambda marked: rows(marked).withColumn("reason", F.raise_error(F.lit("boom"))),
+    )
+    with pytest.raises(Exception, match="boom"):
+        ingest_user_events.run(spark, args)
+    assert sorted(p.name for p in Path(args.quarantine).iterdir()) == [earlier.name]
+    assert earlier.read_text(encoding="utf-8") == '{"reason": "malformed", "line_number": 7}\n'
+    assert not (tmp_path / "report.json").exists()
+
+
+def test_a_rerun_replaces_the_quarantine_whole(spark: SparkSession, tmp_path: Path) -> None:
+    (tmp_path / "drop").mkdir()
+    write_lines(tmp_path / "drop" / "a.jsonl", [event("ok"), "not json"])
+    write_parquet(tmp_path / "users.parquet", {"id": [U1]})
+    args = _ingest_args(tmp_path)
+    earlier = _an_earlier_quarantine(args)
+    ingest_user_events.run(spark, args)
+    assert not earlier.exists()
+    rows = [
+        json.loads(line)
+        for path in Path(args.quarantine).glob("*.json")
+        for line in path.read_text(encoding="utf-8").splitlines()
+    ]
+    assert [(r["source_file"], r["line_number"], r["reason"]) for r in rows] == [("a.jsonl", 2, "malformed")]
+    assert not (tmp_path / "events.scratch").exists()  # the staged quarantine went with the scratch

@@ -63,3 +63,39 @@ def test_session_conf_changes_settings_for_one_block_and_puts_them_back(spark: S
         raise RuntimeError("the query failed")
     assert spark.conf.get(key) == before
     assert spark.conf.get(unset, None) is None
+
+
+def test_replace_dir_puts_the_source_in_the_place_of_the_target(spark: SparkSession, tmp_path: Path) -> None:
+    source, target = tmp_path / "scratch" / "quarantine", tmp_path / "quarantine" / "date=2024-01-15"
+    source.mkdir(parents=True)
+    (source / "part-new.json").write_text("new\n")
+    target.mkdir(parents=True)
+    (target / "part-old.json").write_text("old\n")
+    io.replace_dir(spark, io.to_uri(source), io.to_uri(target))
+    assert sorted(p.name for p in target.iterdir()) == ["part-new.json"]
+    assert (target / "part-new.json").read_text() == "new\n"
+    assert not source.exists()
+
+
+def test_replace_dir_creates_the_target_s_parent(spark: SparkSession, tmp_path: Path) -> None:
+    source, target = tmp_path / "scratch", tmp_path / "a" / "b" / "date=2024-01-15"
+    source.mkdir()
+    (source / "part.json").write_text("x\n")
+    io.replace_dir(spark, io.to_uri(source), io.to_uri(target))
+    assert (target / "part.json").read_text() == "x\n"
+
+
+def test_replace_dir_without_a_source_keeps_the_target(spark: SparkSession, tmp_path: Path) -> None:
+    (tmp_path / "target").mkdir()
+    (tmp_path / "target" / "part-old.json").write_text("old\n")
+    with pytest.raises(FileNotFoundError, match=r"could not move .*missing to .*target"):
+        io.replace_dir(spark, io.to_uri(tmp_path / "missing"), io.to_uri(tmp_path / "target"))
+    assert (tmp_path / "target" / "part-old.json").read_text() == "old\n"
+
+
+def test_remove_dir_removes_a_tree_and_accepts_a_missing_one(spark: SparkSession, tmp_path: Path) -> None:
+    (tmp_path / "scratch" / "judged").mkdir(parents=True)
+    (tmp_path / "scratch" / "judged" / "part.parquet").write_bytes(b"x")
+    io.remove_dir(spark, io.to_uri(tmp_path / "scratch"))
+    io.remove_dir(spark, io.to_uri(tmp_path / "scratch"))
+    assert not (tmp_path / "scratch").exists()
