@@ -8,9 +8,10 @@
   line as its error, which is what `etl_runs.error` and the alert carry, instead of
   `Cannot execute: spark-submit ...` and the last Java frames. Anything else keeps its retries.
 - **The JIT follows the day's size.** A JVM's flags are fixed before the job runs, so the task looks
-  at the drop: below `etl_spark_quick_jit_below_mb` the application runs with C1 only
-  (`quick_jit`), which halves the CPU of a small day that would otherwise go to compiling Spark's
-  planning code with C2; a large day keeps C2 for its per-row code (docs/performance.md).
+  at the drop (gzip files by their uncompressed size): below `etl_spark_quick_jit_below_mb` the
+  application runs with C1 only (`quick_jit`), which saves the CPU a small day would otherwise spend
+  compiling Spark's planning code with C2; a large day keeps C2 for its per-row code
+  (docs/performance.md).
 - **Class-data sharing** (`etl_spark_cds_dir`, off by default): the driver JVM maps an archive of the
   classes a run loaded instead of loading and verifying them again. The first run writes it under a
   name of its own and the task renames it into place only after a successful run; the key names the
@@ -66,9 +67,27 @@ SPARK_POOL = "analytics_spark"
 JOBS_JAR = SPARK_JOBS / "jvm" / "analytics-jobs.jar"
 
 
+def gzip_bytes(path: Path) -> int:
+    """The uncompressed size of a gzip file, from its trailer (ISIZE: the size modulo 2**32 of its
+    last member), and never less than the file itself: a file that is not gzip after all, or one of
+    several members or over 4 GB, is counted no lower than its own bytes."""
+    size = path.stat().st_size
+    if size < 18:  # a header and a trailer at least
+        return size
+    with path.open("rb") as f:
+        f.seek(-4, 2)
+        return max(size, int.from_bytes(f.read(4), "little"))
+
+
 def input_bytes(folder: str | Path) -> int:
-    """Bytes of the files under `folder` (0 when it does not exist: the job reports that itself)."""
-    return sum(p.stat().st_size for p in Path(folder).rglob("*") if p.is_file())
+    """Bytes of the files under `folder`, a gzip file by its uncompressed size (0 when the folder
+    does not exist: the job reports that itself).
+
+    What the JIT choice follows is the rows to parse, and a gzip file of text holds 4-7 times the
+    rows of a plain file of its size: counted by its compressed size, a day of gzip files would look
+    small enough for C1 only and run its rows on C1's slower code."""
+    files = (p for p in Path(folder).rglob("*") if p.is_file())
+    return sum(gzip_bytes(p) if p.suffix == ".gz" else p.stat().st_size for p in files)
 
 
 def with_java_option(
@@ -139,7 +158,8 @@ class SparkJobOperator(SparkSubmitOperator):
         size, below = input_bytes(self.sized_by), quick_jit_below_bytes()
         quick = size < below
         self.log.info(
-            "input %s: %.1f MB, %s %.0f MB: %s", self.sized_by, size / 2**20, "below" if quick else "not below",
+            "input %s: %.1f MB (gzip uncompressed), %s %.0f MB: %s", self.sized_by, size / 2**20,
+            "below" if quick else "not below",
             below / 2**20, "C1 only (quick JIT)" if quick else "default JIT",
         )  # fmt: skip
         if quick:

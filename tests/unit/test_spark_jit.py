@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 from pathlib import Path
 
 import pytest
@@ -26,9 +27,23 @@ def test_quick_jit_adds_c1_only_to_driver_and_executors_without_touching_the_sha
 def test_input_bytes_sums_the_files_below_a_folder(tmp_path: Path) -> None:
     (tmp_path / "a.jsonl").write_bytes(b"x" * 1000)
     (tmp_path / "sub").mkdir()
-    (tmp_path / "sub" / "b.csv.gz").write_bytes(b"y" * 24)
+    (tmp_path / "sub" / "b.parquet").write_bytes(b"y" * 24)
     assert input_bytes(tmp_path) == 1024
     assert input_bytes(tmp_path / "missing") == 0
+
+
+def test_a_gzip_file_counts_by_its_uncompressed_size(tmp_path: Path) -> None:
+    text = b'{"event_id": "e1"}\n' * 50_000
+    (tmp_path / "a.jsonl.gz").write_bytes(gzip.compress(text))
+    assert (tmp_path / "a.jsonl.gz").stat().st_size < len(text) // 20
+    (tmp_path / "b.csv").write_bytes(b"x" * 100)
+    assert input_bytes(tmp_path) == len(text) + 100
+
+
+def test_a_file_named_gz_that_is_not_gzip_counts_no_less_than_its_size(tmp_path: Path) -> None:
+    (tmp_path / "tiny.gz").write_bytes(b"abc")  # shorter than any gzip file
+    (tmp_path / "plain.gz").write_bytes(b"\x00" * 100)  # a trailer of 0 bytes
+    assert input_bytes(tmp_path) == 103
 
 
 @pytest.mark.parametrize(
