@@ -31,7 +31,15 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from analytics_jobs import drops, jvm
-from analytics_jobs.io import dictionary_only_for, iso_date, read_parquet, remove_dir, replace_dir, to_uri
+from analytics_jobs.io import (
+    dictionary_only_for,
+    iso_date,
+    read_parquet,
+    remove_dir,
+    replace_dir,
+    same_filesystem,
+    to_uri,
+)
 from analytics_jobs.session import build_session, session_conf
 from analytics_jobs.transforms import events
 
@@ -49,7 +57,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--report", required=True, help="JSON file: the ingest's counts")
     parser.add_argument(
         "--scratch",
-        help="Parquet directory for the judged rows while the job runs (default: beside --events-out)",
+        help="directory the job works in while it runs (the judged rows, the quarantine before it is "
+        "moved into place): on the quarantine's filesystem (default: beside --events-out)",
     )
 
 
@@ -180,6 +189,11 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict:
     drops.plan_splits(spark, drops.split_bytes_for(spark, drop))
     events_out, quarantine = to_uri(args.events_out), to_uri(args.quarantine)
     scratch = to_uri(getattr(args, "scratch", None) or f"{str(args.events_out).rstrip('/')}.scratch")
+    if not same_filesystem(spark, scratch, quarantine):  # the quarantine is moved from the scratch
+        raise ValueError(
+            f"the scratch {scratch} and the quarantine {quarantine} are on different filesystems: "
+            "pass --scratch on the quarantine's filesystem"
+        )
 
     read = candidates(spark, drop)
     # Every row keeps its raw text in the scratch: a passing row needs it if it turns out a

@@ -84,7 +84,8 @@ class RunPaths:
 
     @property
     def ingest_scratch(self) -> Path:
-        """Parquet directories the ingest works in while it runs (removed when it ends)."""
+        """What the ingest works in while it runs (removed when it ends): the judged rows, the duplicates,
+        and the quarantine before it is moved into place."""
         return self.staging / "ingest_scratch"
 
     @property

@@ -67,16 +67,25 @@ SPARK_POOL = "analytics_spark"
 JOBS_JAR = SPARK_JOBS / "jvm" / "analytics-jobs.jar"
 
 
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
 def gzip_bytes(path: Path) -> int:
     """The uncompressed size of a gzip file, from its trailer (ISIZE: the size modulo 2**32 of its
-    last member), and never less than the file itself: a file that is not gzip after all, or one of
-    several members or over 4 GB, is counted no lower than its own bytes."""
+    last member), and never less than the file itself. A file that is not gzip after all (no gzip
+    header), or cannot be read here, counts as its own bytes: the job reports a bad file itself. A
+    file of several members counts only its last one, an estimate on the low side."""
     size = path.stat().st_size
     if size < 18:  # a header and a trailer at least
         return size
-    with path.open("rb") as f:
-        f.seek(-4, 2)
-        return max(size, int.from_bytes(f.read(4), "little"))
+    try:
+        with path.open("rb") as f:
+            if f.read(2) != _GZIP_MAGIC:
+                return size
+            f.seek(-4, 2)
+            return max(size, int.from_bytes(f.read(4), "little"))
+    except OSError:
+        return size
 
 
 def input_bytes(folder: str | Path) -> int:
@@ -158,7 +167,7 @@ class SparkJobOperator(SparkSubmitOperator):
         size, below = input_bytes(self.sized_by), quick_jit_below_bytes()
         quick = size < below
         self.log.info(
-            "input %s: %.1f MB (gzip uncompressed), %s %.0f MB: %s", self.sized_by, size / 2**20,
+            "input %s: %.1f MB (gzip files counted uncompressed), %s %.0f MB: %s", self.sized_by, size / 2**20,
             "below" if quick else "not below",
             below / 2**20, "C1 only (quick JIT)" if quick else "default JIT",
         )  # fmt: skip

@@ -134,22 +134,31 @@ def remove_dir(spark: SparkSession, uri: str) -> None:
     _filesystem(spark, path).delete(path, True)
 
 
+def same_filesystem(spark: SparkSession, first: str, second: str) -> bool:
+    """Whether the URIs `first` and `second` are on one Hadoop filesystem (scheme and authority)."""
+    a, b = _hadoop_path(spark, first), _hadoop_path(spark, second)
+    return _filesystem(spark, a).getUri().equals(_filesystem(spark, b).getUri())
+
+
 def replace_dir(spark: SparkSession, source: str, target: str) -> None:
     """Put the directory `source` in the place of `target` (URIs of one filesystem): `target` is
     deleted, then `source` renamed to it.
 
-    A write made elsewhere and moved in this way replaces `target` whole or not at all: between
-    the delete and the rename there is no `target`, for the time of a rename, where a write to
-    `target` itself would leave it missing or partial for as long as the write ran.
+    A write made elsewhere and moved in this way leaves `target` as it was until the move: a write
+    to `target` itself deletes it first and leaves it missing or partial for as long as the write
+    runs. The move is not atomic: between the delete and the end of the rename (a copy on object
+    stores, or across local mounts) a kill, or a failed rename, leaves no `target`.
     """
     src, dst = _hadoop_path(spark, source), _hadoop_path(spark, target)
     fs = _filesystem(spark, dst)
     if not fs.exists(src):  # checked first: the target is not deleted for nothing to replace it
         raise FileNotFoundError(f"could not move {source} to {target}: {source} does not exist")
     fs.delete(dst, True)
+    if fs.exists(dst):  # a rename onto a directory would move the source into it, one level down
+        raise OSError(f"could not move {source} to {target}: {target} could not be deleted")
     fs.mkdirs(dst.getParent())
     if not fs.rename(src, dst):
-        raise OSError(f"could not move {source} to {target} (are they on one filesystem?)")
+        raise OSError(f"could not move {source} to {target}")
 
 
 def dictionary_only_for(columns: Iterable[str]) -> dict[str, str]:

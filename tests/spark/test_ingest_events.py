@@ -943,3 +943,18 @@ def test_a_rerun_replaces_the_quarantine_whole(spark: SparkSession, tmp_path: Pa
     ]
     assert [(r["source_file"], r["line_number"], r["reason"]) for r in rows] == [("a.jsonl", 2, "malformed")]
     assert not (tmp_path / "events.scratch").exists()  # the staged quarantine went with the scratch
+
+
+def test_a_scratch_on_another_filesystem_than_the_quarantine_fails_before_anything_is_written(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    """The quarantine is moved from the scratch, which a rename across filesystems cannot do."""
+    (tmp_path / "drop").mkdir()
+    write_lines(tmp_path / "drop" / "a.jsonl", [event("ok"), "not json"])
+    write_parquet(tmp_path / "users.parquet", {"id": [U1]})
+    args = argparse.Namespace(**vars(_ingest_args(tmp_path)), scratch="ftp://127.0.0.1:1/scratch")
+    with pytest.raises(
+        ValueError, match=r"scratch ftp://127\.0\.0\.1:1/scratch and the quarantine .* different"
+    ):
+        ingest_user_events.run(spark, args)
+    assert not (tmp_path / "events").exists() and not (tmp_path / "quarantine").exists()

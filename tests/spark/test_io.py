@@ -99,3 +99,10 @@ def test_remove_dir_removes_a_tree_and_accepts_a_missing_one(spark: SparkSession
     io.remove_dir(spark, io.to_uri(tmp_path / "scratch"))
     io.remove_dir(spark, io.to_uri(tmp_path / "scratch"))
     assert not (tmp_path / "scratch").exists()
+
+
+def test_same_filesystem_compares_scheme_and_authority(spark: SparkSession, tmp_path: Path) -> None:
+    local = io.to_uri(tmp_path / "a")
+    assert io.same_filesystem(spark, local, io.to_uri(tmp_path / "b"))
+    # An FTP filesystem connects on its first operation only: no server is needed to tell it apart.
+    assert not io.same_filesystem(spark, local, "ftp://127.0.0.1:1/scratch")

@@ -40,10 +40,11 @@ def test_a_gzip_file_counts_by_its_uncompressed_size(tmp_path: Path) -> None:
     assert input_bytes(tmp_path) == len(text) + 100
 
 
-def test_a_file_named_gz_that_is_not_gzip_counts_no_less_than_its_size(tmp_path: Path) -> None:
+def test_a_file_named_gz_that_is_not_gzip_counts_as_its_size(tmp_path: Path) -> None:
     (tmp_path / "tiny.gz").write_bytes(b"abc")  # shorter than any gzip file
-    (tmp_path / "plain.gz").write_bytes(b"\x00" * 100)  # a trailer of 0 bytes
-    assert input_bytes(tmp_path) == 103
+    (tmp_path / "zeros.gz").write_bytes(b"\x00" * 100)  # a trailer of 0 bytes
+    (tmp_path / "text.gz").write_bytes(b"not gzip, its last four bytes read as 2 GB: zzzz")
+    assert input_bytes(tmp_path) == 3 + 100 + 48
 
 
 @pytest.mark.parametrize(
