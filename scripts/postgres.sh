@@ -56,7 +56,14 @@ CONF
     if as_pg "$BIN/pg_ctl" -D "$DATA_DIR" status >/dev/null 2>&1; then
       echo "PostgreSQL already running on port $(sed -n 4p "$DATA_DIR/postmaster.pid")" >&2
     else
-      as_pg "$BIN/pg_ctl" -D "$DATA_DIR" -o "-p $PORT" -l "$DATA_DIR/server.log" -w -t 60 start >/dev/null
+      if ! as_pg "$BIN/pg_ctl" -D "$DATA_DIR" -o "-p $PORT" -l "$DATA_DIR/server.log" -w -t 60 start >/dev/null; then
+        echo "PostgreSQL did not start on 127.0.0.1:$PORT (data in $DATA_DIR); its log ends:" >&2
+        tail -n 4 "$DATA_DIR/server.log" >&2
+        if grep -q "Address already in use" "$DATA_DIR/server.log" 2>/dev/null; then
+          echo "port $PORT is taken (another checkout's server?): set ETL_PG_PORT to a free port" >&2
+        fi
+        exit 1
+      fi
       echo "PostgreSQL started on 127.0.0.1:$PORT, data in $DATA_DIR" >&2
     fi
     ;;
