@@ -5,15 +5,12 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
-from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import LOCAL
+from tests.integration.conftest import LOCAL, REPO
 
 pytestmark = pytest.mark.integration
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def test_a_taken_port_is_named_with_the_way_out() -> None:
