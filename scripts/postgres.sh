@@ -29,6 +29,7 @@ BIN="$(bindir)" || { echo "PostgreSQL server binaries not found: run scripts/boo
 as_pg() { "$@"; }
 if [ "$(id -u)" = 0 ]; then
   PG_USER=postgres
+  command -v runuser >/dev/null || { echo "runuser not found (is /usr/sbin on PATH?): needed to run PostgreSQL as $PG_USER" >&2; exit 1; }
   id "$PG_USER" >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin "$PG_USER"
   as_pg() { runuser -u "$PG_USER" -- "$@"; }
   mkdir -p "$DATA_DIR"
