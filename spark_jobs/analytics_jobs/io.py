@@ -148,17 +148,27 @@ def replace_dir(spark: SparkSession, source: str, target: str) -> None:
     to `target` itself deletes it first and leaves it missing or partial for as long as the write
     runs. The move is not atomic: between the delete and the end of the rename (a copy on object
     stores, or across local mounts) a kill, or a failed rename, leaves no `target`.
+
+    Two movers of one target at once (two runs of one date) each end with a whole directory in
+    place: a rename onto a directory another mover put back after the delete would move `source`
+    inside it (HDFS, and Hadoop's local copy fallback), so that copy is removed and the other's kept.
     """
     src, dst = _hadoop_path(spark, source), _hadoop_path(spark, target)
     fs = _filesystem(spark, dst)
     if not fs.exists(src):  # checked first: the target is not deleted for nothing to replace it
         raise FileNotFoundError(f"could not move {source} to {target}: {source} does not exist")
-    fs.delete(dst, True)
-    if fs.exists(dst):  # a rename onto a directory would move the source into it, one level down
+    for _ in range(3):  # another mover may put its own back between the delete and the check
+        fs.delete(dst, True)
+        if not fs.exists(dst):
+            break
+    else:
         raise OSError(f"could not move {source} to {target}: {target} could not be deleted")
     fs.mkdirs(dst.getParent())
     if not fs.rename(src, dst):
         raise OSError(f"could not move {source} to {target}")
+    nested = spark.sparkContext._jvm.org.apache.hadoop.fs.Path(dst, src.getName())
+    if fs.exists(nested):  # another mover's came first: it stays, this one's copy inside it goes
+        fs.delete(nested, True)
 
 
 def dictionary_only_for(columns: Iterable[str]) -> dict[str, str]:

@@ -106,3 +106,45 @@ def test_same_filesystem_compares_scheme_and_authority(spark: SparkSession, tmp_
     assert io.same_filesystem(spark, local, io.to_uri(tmp_path / "b"))
     # An FTP filesystem connects on its first operation only: no server is needed to tell it apart.
     assert not io.same_filesystem(spark, local, "ftp://127.0.0.1:1/scratch")
+
+
+class _AnotherMover:
+    """The filesystem of `replace_dir`, with another mover of the same target (a second run of the
+    date) putting its own directory in place right after `step` (`delete` or `mkdirs`), once."""
+
+    def __init__(self, fs, target: Path, step: str) -> None:
+        self.fs, self.target, self.step, self.done = fs, target, step, False
+
+    def __getattr__(self, name: str):
+        method = getattr(self.fs, name)
+        if name != self.step:
+            return method
+
+        def then_the_other(*args):
+            result = method(*args)
+            if not self.done:
+                self.done = True
+                self.target.mkdir(parents=True, exist_ok=True)
+                (self.target / "part-other.json").write_text("other\n")
+            return result
+
+        return then_the_other
+
+
+@pytest.mark.parametrize(
+    ("step", "expected"),
+    [
+        ("delete", ["part-new.json"]),  # back before the check: deleted again, this one's goes in
+        ("mkdirs", ["part-other.json"]),  # back just before the rename: the other's stays, whole
+    ],
+)
+def test_two_movers_of_one_target_leave_one_whole_directory(
+    spark: SparkSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, step: str, expected: list[str]
+) -> None:
+    source, target = tmp_path / "scratch" / "quarantine", tmp_path / "date=2024-01-15"
+    source.mkdir(parents=True)
+    (source / "part-new.json").write_text("new\n")
+    real = io._filesystem
+    monkeypatch.setattr(io, "_filesystem", lambda spark, path: _AnotherMover(real(spark, path), target, step))
+    io.replace_dir(spark, io.to_uri(source), io.to_uri(target))
+    assert sorted(p.name for p in target.iterdir() if not p.name.startswith(".")) == expected
