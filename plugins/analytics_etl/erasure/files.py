@@ -20,9 +20,8 @@ from pathlib import Path
 
 REDACTED = "[erased]"
 USER_COLUMNS = ("user_id", "id")  # `id`: the staging extract of source `users`
-SKIPPED_DIRS = {
-    "ingest_scratch"
-}  # transient, owned by a running Spark job (a killed one's stays until retention)
+# Transient, owned by a running Spark job (a killed one's stays until retention removes it).
+SKIPPED_DIRS = {"ingest_scratch"}
 
 
 @dataclass
