@@ -10,8 +10,9 @@ Only steps that share nothing run side by side: no output of one is read by the 
 changes the SQL settings of a session the other plans in (a setting changed while a query runs can
 change that query's plan). When one fails, the others are cancelled: a write cut short that way is
 left as a killed run leaves it, and the next run of the day replaces it (each run replaces its
-outputs whole). Two writes whose order matters stay in one step (the ingest writes the per-date
-quarantine after its kept events).
+outputs whole). A write to a place shared by several runs is made elsewhere and moved there last
+(the ingest's per-date quarantine: `analytics_jobs.io.replace_dir`), so a cancellation never cuts
+it short in place.
 """
 
 from __future__ import annotations
@@ -35,9 +36,9 @@ def run_side_by_side(spark: SparkSession, *steps: Callable[[], Any]) -> list[Any
 
     Every job the steps start carries a tag of this call and the job tags of the caller's thread
     (so that a call nested in a step is cancelled with that step; no other local property is
-    passed on). When a step fails, the jobs of this
-    call's other steps are cancelled, again and again until every step has ended, and the error of
-    the step that failed first is raised: not the cancellations it caused, and not another call's.
+    passed on). When a step fails, the jobs of this call's other steps are cancelled, again and
+    again until every step has ended, and the error of the step that failed first is raised: not
+    the cancellations it caused, and not another call's.
     """
     if len(steps) <= 1:
         return [step() for step in steps]

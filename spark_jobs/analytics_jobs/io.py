@@ -166,7 +166,7 @@ def replace_dir(spark: SparkSession, source: str, target: str) -> None:
     fs.mkdirs(dst.getParent())
     if not fs.rename(src, dst):
         raise OSError(f"could not move {source} to {target}")
-    nested = spark.sparkContext._jvm.org.apache.hadoop.fs.Path(dst, src.getName())
+    nested = _hadoop_path(spark, f"{target.rstrip('/')}/{src.getName()}")
     if fs.exists(nested):  # another mover's came first: it stays, this one's copy inside it goes
         fs.delete(nested, True)
 
