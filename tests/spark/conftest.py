@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import subprocess
 from pathlib import Path
@@ -33,4 +34,8 @@ def spark() -> SparkSession:
         .getOrCreate()
     )
     yield session
+    # Java objects of the tests that only a collection frees (cycles) are released now, while the JVM
+    # runs: collected after it stopped, py4j's release thread fails to send them and logs the error
+    # through the root logger, whose handler's stream pytest has closed by then.
+    gc.collect()
     session.stop()
