@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import logging
 import subprocess
 from pathlib import Path
@@ -34,8 +33,4 @@ def spark() -> SparkSession:
         .getOrCreate()
     )
     yield session
-    # Java objects of the tests that only a collection frees (cycles) are released now, while the JVM
-    # runs: collected after it stopped, py4j's release thread fails to send them and logs the error
-    # through the root logger, whose handler's stream pytest has closed by then.
-    gc.collect()
     session.stop()
