@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import uuid
@@ -18,6 +17,8 @@ from pathlib import Path
 import psycopg2
 import pytest
 from psycopg2 import sql
+
+from tests.conftest import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 LOCAL = Path(os.environ.get("ETL_LOCAL_DIR", REPO / ".local"))
@@ -47,18 +48,12 @@ class PostgresServer:
         return name
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[PostgresServer]:
     """The project's own server for this test session, on a free port (another checkout's server,
     or the demo's, may hold any fixed one), stopped when the session ends."""
     script = str(REPO / "scripts" / "postgres.sh")
-    port = int(os.environ.get("ETL_TEST_PG_PORT") or _free_port())
+    port = int(os.environ.get("ETL_TEST_PG_PORT") or free_port())
     subprocess.run([script, "stop", str(PG_DATA)], check=True)  # a server left by a killed session
     subprocess.run([script, "start", str(PG_DATA), str(port)], check=True)
     yield PostgresServer("127.0.0.1", port)
@@ -106,6 +101,7 @@ class Deployment:
     drop_dir: Path
     variables: dict[str, str]
     spark_connection: bool = True  # False: no spark_default at all (the platform then runs local[*])
+    cassandra_url: str | None = None  # cassandra_default; None: no connection (the load is skipped)
 
     def env(self) -> dict[str, str]:
         env = airflow_env(self.home)
@@ -113,6 +109,8 @@ class Deployment:
         env["AIRFLOW_CONN_ANALYTICS_POSTGRES"] = self.postgres.url(self.analytics_db)
         if self.spark_connection:
             env["AIRFLOW_CONN_SPARK_DEFAULT"] = json.dumps({"conn_type": "spark", "host": "local[2]"})
+        if self.cassandra_url:
+            env["AIRFLOW_CONN_CASSANDRA_DEFAULT"] = self.cassandra_url
         env["AIRFLOW_VAR_ETL_DATA_DIR"] = str(self.data_dir)
         env["AIRFLOW_VAR_ETL_DROP_DIR"] = str(self.drop_dir)
         env.update({f"AIRFLOW_VAR_{k.upper()}": v for k, v in self.variables.items()})

@@ -22,8 +22,8 @@ from urllib.parse import quote
 import pytest
 from aiosmtpd.controller import Controller
 
+from tests.conftest import free_port
 from tests.integration import dataset as ds
-from tests.integration.conftest import _free_port
 
 pytestmark = pytest.mark.integration
 
@@ -54,7 +54,7 @@ class Inbox:
 @pytest.fixture
 def smtp():
     inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=_free_port())
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
     controller.start()
     yield controller, inbox
     controller.stop()

@@ -1,8 +1,8 @@
 """The Cassandra sink against a real Cassandra server: schema, load, rerun, interrupted load,
 refused rows, the per-key manifests of earlier versions.
 
-Runs only when CASSANDRA_HOST names a server (`host` or `host:port`, optional CASSANDRA_USERNAME and
-CASSANDRA_PASSWORD); every test works in a throwaway keyspace (the `schema` of the cassandra_default
+Runs against the session's node (tests/conftest.py: CASSANDRA_HOST when set, with optional
+CASSANDRA_USERNAME and CASSANDRA_PASSWORD, otherwise one started by the project); every test works in a throwaway keyspace (the `schema` of the cassandra_default
 connection) that is dropped at the end. Nothing here stands in for Cassandra.
 """
 
@@ -24,14 +24,7 @@ from analytics_etl.cassandra.errors import SinkRefusedRow
 from analytics_etl.paths import RunPaths
 from tests.output_schemas import OUTPUT_SCHEMAS
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.cassandra,
-    pytest.mark.skipif(
-        not os.environ.get("CASSANDRA_HOST"),
-        reason="CASSANDRA_HOST is not set: no Cassandra server to test the sink against",
-    ),
-]
+pytestmark = [pytest.mark.integration, pytest.mark.cassandra]
 
 D = dt.date(2024, 1, 17)  # Wednesday
 MONDAY = dt.date(2024, 1, 15)
@@ -42,47 +35,20 @@ U = [uuid.UUID(int=n + 1) for n in range(5)]
 SCHEMAS = {t: OUTPUT_SCHEMAS[t] for t in ("page_view_stats", "user_engagement", "learning_progress")}
 
 
-def _host_port() -> tuple[str, int]:
-    value = os.environ["CASSANDRA_HOST"].strip()
-    if value.startswith("["):  # [ipv6]:port
-        host, _, port = value[1:].partition("]")
-        return host, int(port.lstrip(":") or 9042)
-    host, _, port = value.partition(":")
-    return host, int(port or 9042)
-
-
-@pytest.fixture(scope="module")
-def cluster_session():
-    """A plain driver session to check what the sink wrote (and to drop the throwaway keyspaces)."""
-    from cassandra.auth import PlainTextAuthProvider
-    from cassandra.cluster import Cluster
-
-    host, port = _host_port()
-    auth = None
-    if os.environ.get("CASSANDRA_USERNAME"):
-        auth = PlainTextAuthProvider(
-            os.environ["CASSANDRA_USERNAME"], os.environ.get("CASSANDRA_PASSWORD", "")
-        )
-    cluster = Cluster([host], port=port, auth_provider=auth)
-    session = cluster.connect()
-    yield session
-    cluster.shutdown()
+@pytest.fixture
+def cluster_session(cassandra_session):
+    return cassandra_session
 
 
 @pytest.fixture
-def keyspace(cluster_session, monkeypatch):
+def keyspace(cassandra_keyspace, monkeypatch):
     """A throwaway keyspace named by the cassandra_default connection; dropped afterwards."""
-    host, port = _host_port()
-    name = f"it_analytics_{uuid.uuid4().hex[:12]}"
-    user = os.environ.get("CASSANDRA_USERNAME")
-    credentials = f"{user}:{os.environ.get('CASSANDRA_PASSWORD', '')}@" if user else ""
-    netloc = f"[{host}]" if ":" in host else host
-    monkeypatch.setenv("AIRFLOW_CONN_CASSANDRA_DEFAULT", f"cassandra://{credentials}{netloc}:{port}/{name}")
+    name = cassandra_keyspace.name
+    monkeypatch.setenv("AIRFLOW_CONN_CASSANDRA_DEFAULT", cassandra_keyspace.url)
     # Tiny batches and pages: every load spans several batches, every key read several pages.
     monkeypatch.setenv("AIRFLOW_VAR_ETL_CASSANDRA_BATCH_SIZE", "2")
     monkeypatch.setenv("AIRFLOW_VAR_ETL_CASSANDRA_CONCURRENCY", "4")
-    yield name
-    cluster_session.execute(schema.render("DROP KEYSPACE IF EXISTS {keyspace}", name), timeout=120)
+    return name
 
 
 def _write_output(paths: RunPaths, table: str, rows: list[dict[str, Any]]) -> None:
@@ -392,7 +358,7 @@ def test_the_per_key_manifest_of_an_earlier_version_is_honoured_then_dropped(
 
 @pytest.mark.slow
 def test_cassandra_cut_off_mid_load_fails_naming_host_and_progress_then_the_rerun_is_exact(
-    keyspace, cluster_session, tmp_path, monkeypatch
+    keyspace, cluster_session, cassandra_server, tmp_path, monkeypatch
 ):
     """Issue 9's sink outage: the sink reaches the real server through a loopback TCP proxy that drops
     every connection and stops listening after ~300 KB of the load's requests (the server is gone,
@@ -407,7 +373,7 @@ def test_cassandra_cut_off_mid_load_fails_naming_host_and_progress_then_the_reru
         pytest.skip(
             "the outage is cut with one proxy in front of one node: CASSANDRA_HOST is a multi-node cluster"
         )
-    proxy = TcpProxy(_host_port()).start()
+    proxy = TcpProxy((cassandra_server.host, cassandra_server.port)).start()
     user = os.environ.get("CASSANDRA_USERNAME")
     credentials = f"{user}:{os.environ.get('CASSANDRA_PASSWORD', '')}@" if user else ""
     monkeypatch.setenv(

@@ -100,11 +100,48 @@ def assert_exact_outputs(loaded) -> None:
         assert (got[5] is None and want[5] is None) or math.isclose(got[5], want[5])
 
 
-def test_a_day_lands_exactly_reruns_identically_and_a_failed_gate_keeps_it(loaded):
-    """One deployment through three runs of D (each full DAG run costs ~1 min here)."""
-    # 1. The day lands, row for row.
+def cassandra_contents(keyspace) -> dict[str, list[tuple]]:
+    """Every row of the three Cassandra tables, as the dataset's expected tuples (ids as text, dates
+    as `datetime.date`, doubles rounded to 9 places)."""
+
+    def plain(value):
+        if isinstance(value, float):
+            return round(value, 9)
+        if type(value).__name__ == "Date":  # cassandra.util.Date
+            return value.date()
+        return str(value) if type(value).__name__ == "UUID" else value
+
+    columns = {
+        "page_view_stats": "date, hour, page, view_count",
+        "user_engagement": "user_id, date, total_events, unique_pages, session_count, total_time_minutes,"
+        " engagement_score",
+        "learning_progress": "user_id, subject, week_start, lessons_completed, time_spent_minutes, average_score",
+    }
+    return {
+        table: sorted(tuple(plain(v) for v in row) for row in keyspace.rows(table, cols))
+        for table, cols in columns.items()
+    }
+
+
+EXPECTED_CASSANDRA = {
+    "page_view_stats": ds.EXPECTED_PAGE_VIEW_STATS,
+    "user_engagement": [(*r[:6], round(r[6], 9)) for r in ds.EXPECTED_USER_ENGAGEMENT],
+    "learning_progress": [
+        (*r[:5], None if r[5] is None else round(r[5], 9)) for r in ds.EXPECTED_LEARNING_PROGRESS
+    ],
+}
+CASSANDRA_WRITTEN = {table: len(rows) for table, rows in EXPECTED_CASSANDRA.items()}
+
+
+@pytest.mark.cassandra
+def test_a_day_lands_exactly_reruns_identically_and_a_failed_gate_keeps_it(loaded, cassandra_keyspace):
+    """One deployment through three runs of D (each full DAG run costs ~1 min here), every sink
+    checked: PostgreSQL and the three Cassandra tables of the session's real node."""
+    loaded.cassandra_url = cassandra_keyspace.url
+    # 1. The day lands, row for row, in every sink.
     assert_succeeded(loaded.trigger({"date": DATE}))
     assert_exact_outputs(loaded)
+    assert cassandra_contents(cassandra_keyspace) == EXPECTED_CASSANDRA
     [record] = runs(loaded)
     assert record["status"] == "success" and record["date"] == ds.D
     assert record["rows_read"] == ds.EXPECTED_REPORT["rows_read"]
@@ -112,21 +149,25 @@ def test_a_day_lands_exactly_reruns_identically_and_a_failed_gate_keeps_it(loade
     assert record["rows_rejected"] == ds.EXPECTED_REPORT["rows_rejected"]
     assert record["rejected_by_reason"] == ds.EXPECTED_REPORT["rejected"]
     assert record["orphan_user"] == 1
-    assert record["rows_written"] == {"daily_user_stats": 3}
+    written = record["rows_written"]
+    assert written["daily_user_stats"] == 3 and set(written) == {"daily_user_stats", "cassandra"}
+    assert {k: v for k, v in written["cassandra"].items() if not k.endswith("_deleted")} == CASSANDRA_WRITTEN
+    assert not any(v for k, v in written["cassandra"].items() if k.endswith("_deleted")), written
     assert record["validation_success"] is True
-    assert record["cassandra_status"].startswith("skipped")
+    assert record["cassandra_status"] == "loaded"
     assert record["ended_at"] > record["started_at"]
     quarantine = loaded.data_dir / "quarantine" / "user_events" / f"date={DATE}"
     rejected = [json.loads(line) for f in quarantine.glob("*.json") for line in f.read_text().splitlines()]
     assert sorted(r["reason"] for r in rejected) == sorted(ds.EXPECTED_REPORT["rejected"])
-    # The Postgres load's Asset event names the day; the skipped Cassandra load emits none.
-    assert asset_events(loaded, record["run_id"]) == [
-        ("analytics.daily_user_stats", {"date": DATE, "run_id": record["run_id"], "rows": 3})
-    ]
+    # Each load's Asset events name the day.
+    events = asset_events(loaded, record["run_id"])
+    assert ("analytics.daily_user_stats", {"date": DATE, "run_id": record["run_id"], "rows": 3}) in events
+    assert len(events) == 4 and all(extra["date"] == DATE for _, extra in events), events
 
     # 2. The same day again: exactly the same rows, a second run record.
     assert_succeeded(loaded.trigger({"date": DATE}))
     assert_exact_outputs(loaded)
+    assert cassandra_contents(cassandra_keyspace) == EXPECTED_CASSANDRA
     assert [r["status"] for r in runs(loaded)] == ["success", "success"]
     before = daily_user_stats(loaded)
 
@@ -137,6 +178,7 @@ def test_a_day_lands_exactly_reruns_identically_and_a_failed_gate_keeps_it(loade
     result = loaded.trigger({"date": DATE})
     assert result.returncode != 0
     assert daily_user_stats(loaded) == before
+    assert cassandra_contents(cassandra_keyspace) == EXPECTED_CASSANDRA
     failed = runs(loaded)[-1]
     assert failed["status"] == "failed"
     assert failed["failed_task"] == "validate_outputs"

@@ -7,13 +7,14 @@ import json
 import subprocess
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from tests.integration import dataset as ds
 from tests.integration.test_dag_end_to_end import DATE, assert_succeeded, curated
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.cassandra]
 
 
 def run_dag(deployment, dag_id: str, conf: dict) -> subprocess.CompletedProcess:
@@ -51,8 +52,24 @@ def query(deployment, sql: str, params=()) -> list[tuple]:
     return rows
 
 
+def cassandra_places(keyspace, user_id: str) -> dict[str, int]:
+    """Where the user is in Cassandra: rows per table, and keys in the key manifests (every chunk's
+    Arrow IPC stream decoded here, apart from the sink's code)."""
+    found = {
+        table: sum(1 for (user,) in keyspace.rows(table, "user_id") if str(user) == user_id)
+        for table in ("user_engagement", "learning_progress")
+    }
+    listed = 0
+    for (blob,) in keyspace.rows("key_manifest", "key_set"):
+        keys = pa.ipc.open_stream(pa.py_buffer(blob)).read_all()
+        listed += sum(1 for v in keys.column("user_id").to_pylist() if str(v).lower() == user_id)
+    found["key_manifest"] = listed
+    return found
+
+
 @pytest.fixture
-def landed(deployment):
+def landed(deployment, cassandra_keyspace):
+    deployment.cassandra_url = cassandra_keyspace.url
     conn = deployment.source()
     ds.load_source(conn)
     conn.close()
@@ -62,10 +79,13 @@ def landed(deployment):
     return deployment
 
 
-def test_an_erased_user_is_gone_from_every_sink_and_file_and_stays_gone(landed):
+def test_an_erased_user_is_gone_from_every_sink_and_file_and_stays_gone(landed, cassandra_keyspace):
     data = landed.data_dir
     alice = ds.U1
     assert files_mentioning(data, alice), "the day must hold the user before the erasure"
+    in_cassandra = cassandra_places(cassandra_keyspace, alice)
+    assert in_cassandra == {"user_engagement": 1, "learning_progress": 2, "key_manifest": 3}, in_cassandra
+    others_in_cassandra = cassandra_places(cassandra_keyspace, ds.U2)
     others_before = query(landed, "SELECT count(*) FROM daily_user_stats WHERE user_id <> %s", (alice,))
 
     # 1. The erasure, asked with the id in capitals: every sink and file loses the user.
@@ -79,7 +99,14 @@ def test_an_erased_user_is_gone_from_every_sink_and_file_and_stays_gone(landed):
         landed, "SELECT user_id::text, rows_removed, files_rewritten FROM erasure_log"
     )
     assert user == alice and removed["daily_user_stats"] == 1
-    assert removed["cassandra"].startswith("not configured") and removed["files.staging"] > 0
+    assert cassandra_places(cassandra_keyspace, alice) == {
+        "user_engagement": 0,
+        "learning_progress": 0,
+        "key_manifest": 0,
+    }
+    assert cassandra_places(cassandra_keyspace, ds.U2) == others_in_cassandra
+    assert removed["cassandra.user_engagement"] == 1 and removed["cassandra.learning_progress"] == 2, removed
+    assert removed["files.staging"] > 0
     assert rewritten and all((data / path).is_file() for path in rewritten)
 
     # 2. Again: nothing left to find, and the request is logged with zeros.
@@ -107,3 +134,6 @@ def test_an_erased_user_is_gone_from_every_sink_and_file_and_stays_gone(landed):
     assert orphan not in {r["user_id"] for r in curated(landed, "user_engagement")}
     assert ds.U2 in {r["user_id"] for r in curated(landed, "user_engagement")}
     assert query(landed, "SELECT count(*) FROM daily_user_stats WHERE user_id = %s", (alice,)) == [(1,)]
+    back_in_cassandra = cassandra_places(cassandra_keyspace, orphan)
+    assert back_in_cassandra["user_engagement"] == 0 and back_in_cassandra["learning_progress"] > 0
+    assert cassandra_places(cassandra_keyspace, alice) == in_cassandra

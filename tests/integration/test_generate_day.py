@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -15,6 +14,8 @@ from typing import Any
 
 import psycopg2
 import pytest
+
+from tests.conftest import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -39,18 +40,12 @@ USERS_MD5 = "SELECT md5(string_agg(u::text, '|' ORDER BY id)) FROM users u"
 PROGRESS_MD5 = "SELECT md5(string_agg(p::text, '|' ORDER BY id)) FROM progress p WHERE date <= %s"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
     """A throw-away server; its folder is world-traversable because, as root, the server runs as postgres."""
     root = Path(tempfile.mkdtemp(prefix="gen-day-pg-"))
     root.chmod(0o755)
-    data, port = root / "data", _free_port()
+    data, port = root / "data", free_port()
     subprocess.run(["bash", str(POSTGRES_SH), "start", str(data), str(port)], check=True, capture_output=True)
     try:
         yield f"postgresql://etl@127.0.0.1:{port}"
