@@ -78,7 +78,9 @@ def _read_lock() -> dict[str, str]:
 def _maven_classpath(repo: Path, out: Path, offline: bool) -> list[Path]:
     """Resolve the pom's dependencies with Maven; the jars in classpath order."""
     if not shutil.which("mvn"):
-        raise NodeError("mvn not found: install Maven (apt-get install maven) to resolve the Cassandra server")
+        raise NodeError(
+            "mvn not found: install Maven (apt-get install maven) to resolve the Cassandra server"
+        )
     out.parent.mkdir(parents=True, exist_ok=True)
     argv = ["mvn", "-q", "-B", "-f", str(POM), f"-Dmaven.repo.local={repo}",
             f"{DEPENDENCY_PLUGIN}:build-classpath", f"-Dmdep.outputFile={out}"]  # fmt: skip
@@ -124,7 +126,9 @@ def write_lock() -> None:
     repo = maven_repo()
     jars = _maven_classpath(repo, local_dir() / "cassandra-server" / "classpath-lock.tmp", offline=False)
     lines = [f"{_sha256(j)}  {j.relative_to(repo)}" for j in jars]
-    header = f"# SHA-256 and Maven path of every jar of the Cassandra server in {POM.name}, in classpath order.\n"
+    header = (
+        f"# SHA-256 and Maven path of every jar of the Cassandra server in {POM.name}, in classpath order.\n"
+    )
     LOCK.write_text(header + "\n".join(lines) + "\n")
     print(f"wrote {LOCK} ({len(lines)} jars)")
 
@@ -309,10 +313,14 @@ class Node:
         while not cql_answers("127.0.0.1", self.cql_port):
             if not _pid_alive(pid):
                 tail = self.log.read_text().splitlines()[-15:] if self.log.exists() else []
-                raise NodeError(f"Cassandra (pid {pid}) exited while starting; {self.log} ends:\n" + "\n".join(tail))
+                raise NodeError(
+                    f"Cassandra (pid {pid}) exited while starting; {self.log} ends:\n" + "\n".join(tail)
+                )
             if time.monotonic() > deadline:
                 self.stop()
-                raise NodeError(f"Cassandra did not answer CQL on {self.host} within {READY_TIMEOUT:.0f} s; see {self.log}")
+                raise NodeError(
+                    f"Cassandra did not answer CQL on {self.host} within {READY_TIMEOUT:.0f} s; see {self.log}"
+                )
             time.sleep(0.25)
         print(f"Cassandra started on {self.host} in {time.monotonic() - started:.1f} s "
               f"(pid {pid}, {_rss_mb(pid)} MB RSS, data in {self.root / 'data'})", file=sys.stderr)  # fmt: skip
@@ -326,7 +334,10 @@ class Node:
         deadline = time.monotonic() + STOP_TIMEOUT
         while _pid_alive(pid):
             if time.monotonic() > deadline:
-                print(f"Cassandra (pid {pid}) still running {STOP_TIMEOUT:.0f} s after SIGTERM: killed", file=sys.stderr)
+                print(
+                    f"Cassandra (pid {pid}) still running {STOP_TIMEOUT:.0f} s after SIGTERM: killed",
+                    file=sys.stderr,
+                )
                 os.kill(pid, signal.SIGKILL)
                 while _pid_alive(pid):
                     time.sleep(0.1)

@@ -1,9 +1,11 @@
 """Run `daily_analytics_etl` for one generated day on the embedded default stack and show what landed.
 
-Called by scripts/demo.sh once the virtualenv and the PostgreSQL server are up. Connections and
-variables come from AIRFLOW_CONN_* / AIRFLOW_VAR_* environment variables: the embedded defaults
-below are used only where the caller has not set them, so the same script drives another stack.
-Running it again regenerates the same day (same seed) and replaces it everywhere.
+Called by scripts/demo.sh once the virtualenv and the PostgreSQL server are up. It starts the
+project's Cassandra node (scripts/cassandra.sh) in the background while it prepares the databases and
+generates the day, and waits for it before the run (`--no-cassandra`: no node, the load is skipped).
+Connections and variables come from AIRFLOW_CONN_* / AIRFLOW_VAR_* environment variables: the
+embedded defaults below are used only where the caller has not set them, so the same script drives
+another stack. Running it again regenerates the same day (same seed) and replaces it everywhere.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ from analytics_etl.run_record import fetch_runs  # noqa: E402
 from analytics_etl.sql import read_sql  # noqa: E402
 
 PG_PORT = os.environ.get("ETL_PG_PORT", "54329")
+CASSANDRA_PORT = os.environ.get("ETL_CASSANDRA_PORT", "19042")
+CASSANDRA_URL = f"cassandra://127.0.0.1:{CASSANDRA_PORT}/analytics"
 EMBEDDED = {
     "AIRFLOW_CONN_SOURCE_POSTGRES": f"postgresql://etl@127.0.0.1:{PG_PORT}/source",
     "AIRFLOW_CONN_ANALYTICS_POSTGRES": f"postgresql://etl@127.0.0.1:{PG_PORT}/analytics",
@@ -69,6 +73,56 @@ def run(cmd: list[str], **kwargs) -> float:
     return time.monotonic() - started
 
 
+def start_cassandra(use_it: bool) -> subprocess.Popen | None:
+    """The project's node, started in the background (its first start takes ~10 s: it overlaps the
+    set-up). None when told not to, or when the caller names a Cassandra of its own."""
+    if not use_it:
+        print("  Cassandra: skipped (--no-cassandra): the run's Cassandra load will be skipped", flush=True)
+        os.environ.pop("AIRFLOW_CONN_CASSANDRA_DEFAULT", None)
+        return None
+    if "AIRFLOW_CONN_CASSANDRA_DEFAULT" in os.environ:
+        print("  Cassandra: the one of AIRFLOW_CONN_CASSANDRA_DEFAULT", flush=True)
+        return None
+    os.environ["AIRFLOW_CONN_CASSANDRA_DEFAULT"] = CASSANDRA_URL
+    print(
+        f"  Cassandra: starting the project's node on 127.0.0.1:{CASSANDRA_PORT} in the background",
+        flush=True,
+    )
+    return subprocess.Popen(
+        [str(REPO / "scripts" / "cassandra.sh"), "start"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def wait_for_cassandra(proc: subprocess.Popen | None) -> bool:
+    if proc is None:
+        return True
+    out, _ = proc.communicate()
+    print("  " + out.strip().replace("\n", "\n  "), flush=True)
+    if proc.returncode != 0:
+        print("  the Cassandra node did not start (see above); run with --no-cassandra to skip that sink")
+    return proc.returncode == 0
+
+
+def cassandra_rows(date: str) -> dict[str, int]:
+    """Rows of the day in each Cassandra table, read back from the node (not from the run record)."""
+    from analytics_etl.cassandra.load import connected
+
+    day = dt.date.fromisoformat(date)
+    monday = day - dt.timedelta(days=day.weekday())
+    with connected() as cassandra:
+        return {
+            table: cassandra.read(f"demo_count_{table}", (key,), lambda rows: next(rows)[0], fetch_size=1)
+            for table, key in (
+                ("page_view_stats", day),
+                ("user_engagement", day),
+                ("learning_progress", monday),
+            )
+        }
+
+
 def report(date: str, analytics_url: str, dag_seconds: float, total_seconds: float) -> None:
     conn = psycopg2.connect(analytics_url)
     with conn, conn.cursor() as cur:
@@ -98,6 +152,12 @@ def report(date: str, analytics_url: str, dag_seconds: float, total_seconds: flo
     print(f"  data docs:            {record['data_docs']}")
     print(f"  curated outputs:      {paths.data_dir / 'curated'}")
     print(f"  Cassandra:            {record['cassandra_status']}")
+    if record["cassandra_status"] == "loaded":
+        step(f"rows of {date} in each sink, read back from the sink")
+        print(f"  PostgreSQL  daily_user_stats    {rows:>7}")
+        for table, count in cassandra_rows(date).items():
+            week = " (the week)" if table == "learning_progress" else ""
+            print(f"  Cassandra   {table:<19} {count:>7}{week}")
     step(f"timings: DAG run {dag_seconds:.1f} s, whole demo {total_seconds:.1f} s")
 
 
@@ -109,10 +169,13 @@ def main() -> int:
     parser.add_argument("--events", type=int, default=20000)
     parser.add_argument("--bad-share", type=float, default=0.02)
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--no-cassandra", action="store_true", help="skip the Cassandra sink (no node)")
     args = parser.parse_args()
     started = time.monotonic()
     for key, value in EMBEDDED.items():
         os.environ.setdefault(key, value)
+    step("Cassandra")
+    cassandra = start_cassandra(not args.no_cassandra)
 
     step("databases and the Airflow metadata database")
     source_url = os.environ["AIRFLOW_CONN_SOURCE_POSTGRES"]
@@ -145,6 +208,8 @@ def main() -> int:
         ]
     )
 
+    if not wait_for_cassandra(cassandra):
+        return 1
     step(f'airflow dags test daily_analytics_etl --conf \'{{"date": "{args.date}"}}\'')
     log_path = LOCAL / "demo" / "last_dag_run.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)

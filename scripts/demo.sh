@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The README's first command: set up everything on a fresh machine and run daily_analytics_etl for
-# one generated day on the embedded default stack (local PostgreSQL, Spark in local mode, SQLite
-# Airflow metadata, no Cassandra). Options go to scripts/demo.py (--date, --users, --events, ...).
+# one generated day on the embedded default stack (local PostgreSQL, the project's Cassandra node,
+# Spark in local mode, SQLite Airflow metadata). Options go to scripts/demo.py (--date, --users,
+# --events, ..., --no-cassandra).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 "$REPO_ROOT/scripts/bootstrap.sh"
