@@ -1,9 +1,10 @@
 """A local production deployment on one machine, without Docker: `up`, `down`, `status`, `env`, `airflow`.
 
 `up` starts (or reuses) the project's PostgreSQL with the Airflow metadata, source and analytics
-databases, a Spark standalone cluster from the installed pyspark (a master and two workers), and the
+databases, the stack's own Cassandra node (scripts/cassandra_node.py; unless CASSANDRA_HOST names
+one), a Spark standalone cluster from the installed pyspark (a master and two workers), and the
 Airflow api-server, scheduler, dag-processor and triggerer with LocalExecutor; it sets the
-connections, variables and the Spark pool, and waits until the DAG is served. Each process runs in a
+connections, variables and the Spark pool, and waits until Cassandra answers and the DAG is served. Each process runs in a
 session of its own, its pid and start time under `<root>/pids`, its output under `<root>/logs`.
 `down` stops exactly those process groups (and PostgreSQL only if `up` started it). What the stack is
 made of is in `stack_config.py`.
@@ -21,6 +22,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 import psutil
@@ -28,6 +30,7 @@ import psycopg2
 from psycopg2 import sql
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cassandra_node import NodeError, cql_answers
 from stack_config import ADMIN_USER, REPO, StackConfig
 
 DAG_ID = "daily_analytics_etl"
@@ -229,11 +232,34 @@ def _load_state(cfg: StackConfig) -> dict:
         return {}
 
 
+def cassandra_up(cfg: StackConfig) -> Callable[[], None]:
+    """Start the stack's node without waiting (it boots beside the rest); returns the wait."""
+    node = cfg.cassandra_node()
+    if node is None:
+        say(f"cassandra: using {cfg.cassandra_host} (CASSANDRA_HOST)")
+        return lambda: None
+    started = time.monotonic()
+    try:
+        pid = node.start(wait=False)
+    except NodeError as err:
+        raise SystemExit(f"cassandra: {err}") from None
+    say(f"cassandra: starting on {node.host} (pid {pid}, log {node.log})")
+
+    def wait() -> None:
+        try:
+            node.wait_ready(pid, started)
+        except NodeError as err:
+            raise SystemExit(f"cassandra: {err}") from None
+
+    return wait
+
+
 def up(cfg: StackConfig) -> None:
     started = time.monotonic()
     for folder in (cfg.root, cfg.data_dir, cfg.drop_dir):
         folder.mkdir(parents=True, exist_ok=True)
     state = _load_state(cfg)
+    cassandra_ready = cassandra_up(cfg)
     postgres_up(cfg, state)
     (cfg.root / STATE).write_text(json.dumps(state))
     env = cfg.process_env()
@@ -243,6 +269,7 @@ def up(cfg: StackConfig) -> None:
     configure_airflow(cfg)
     for service in services[cfg.spark_workers + 1 :]:
         start(cfg, service.name, service.argv, env)
+    cassandra_ready()
     wait_until_ready(cfg)
     say(f"up in {time.monotonic() - started:.0f} s")
     summary(cfg)
@@ -251,6 +278,8 @@ def up(cfg: StackConfig) -> None:
 def down(cfg: StackConfig) -> None:
     for service in reversed(cfg.services(os.environ.get("SPARK_HOME", ""))):
         stop(cfg, service.name)
+    if (node := cfg.cassandra_node()) is not None:
+        node.stop()  # by its recorded pid, waiting while it flushes
     state = _load_state(cfg)
     if state.pop("postgres_started", False):
         subprocess.run([str(REPO / "scripts" / "postgres.sh"), "stop", str(cfg.pg_data)], check=True)
@@ -274,9 +303,13 @@ def status(cfg: StackConfig) -> int:
     pg_pid = cfg.pg_data / "postmaster.pid"
     pg_up = pg_pid.exists() and psutil.pid_exists(int(pg_pid.read_text().split()[0]))
     say(f"{'postgres':<15} {'running on 127.0.0.1:' + str(cfg.pg_port) if pg_up else 'stopped'}")
+    host, port = cfg.cassandra_address
+    cassandra_ok = cql_answers(host, port)
+    owner = "external, CASSANDRA_HOST" if cfg.cassandra_host else f"pid {(cfg.cassandra_node().pid() or '-')}"
+    say(f"{'cassandra':<15} {'answering' if cassandra_ok else 'not answering'} on {host}:{port} ({owner})")
     if down_count == 0:
         summary(cfg)
-    return 0 if down_count == 0 and pg_up else 3
+    return 0 if down_count == 0 and pg_up and cassandra_ok else 3
 
 
 def summary(cfg: StackConfig) -> None:
@@ -286,6 +319,7 @@ def summary(cfg: StackConfig) -> None:
   Airflow UI      {cfg.api_url}   login {ADMIN_USER} / {password}  (from {cfg.password_file})
   Spark master    {cfg.spark_master}   web UI {cfg.spark_ui_url}
   PostgreSQL      127.0.0.1:{cfg.pg_port}  databases {", ".join(cfg.databases().values())} (user etl)
+  Cassandra       {":".join(map(str, cfg.cassandra_address))}  keyspace analytics (cassandra_default)
   drops / data    {cfg.drop_dir}  /  {cfg.data_dir}
   logs            {cfg.logs}  (task logs under {cfg.logs / "airflow"})
   CLI             scripts/stack.sh airflow dags trigger {DAG_ID} --conf '{{"date": "2024-01-15"}}'

@@ -43,7 +43,10 @@ class StackConfig:
     worker_cores: int
     worker_memory: str
     spark_slots: int
-    cassandra_host: str | None
+    cassandra_host: str | None  # an external Cassandra (CASSANDRA_HOST); None: the stack's own node
+    cassandra_port: int = 19142
+    cassandra_storage_port: int = 17100
+    cassandra_jmx_port: int = 17299
 
     @classmethod
     def from_env(cls) -> StackConfig:
@@ -62,6 +65,10 @@ class StackConfig:
             # What two cores carry: one Spark application at a time (it takes every worker core).
             spark_slots=_env_int("ETL_STACK_SPARK_SLOTS", 1),
             cassandra_host=os.environ.get("CASSANDRA_HOST") or None,
+            # The stack's own node (scripts/cassandra_node.py), beside the demo's (19042/17000/17199).
+            cassandra_port=_env_int("ETL_STACK_CASSANDRA_PORT", 19142),
+            cassandra_storage_port=_env_int("ETL_STACK_CASSANDRA_STORAGE_PORT", 17100),
+            cassandra_jmx_port=_env_int("ETL_STACK_CASSANDRA_JMX_PORT", 17299),
         )
 
     # -- where things are -------------------------------------------------------------------------
@@ -98,6 +105,23 @@ class StackConfig:
         return f"http://127.0.0.1:{self.spark_ui_port}"
 
     @property
+    def cassandra_address(self) -> tuple[str, int]:
+        if self.cassandra_host:
+            host, _, port = self.cassandra_host.partition(":")
+            return host, int(port or 9042)
+        return "127.0.0.1", self.cassandra_port
+
+    def cassandra_node(self):
+        """The stack's own Cassandra node (`cassandra_node.Node`), or None when CASSANDRA_HOST names one."""
+        if self.cassandra_host:
+            return None
+        from cassandra_node import Node
+
+        return Node(root=self.root / "cassandra", cql_port=self.cassandra_port,
+                    storage_port=self.cassandra_storage_port, jmx_port=self.cassandra_jmx_port,
+                    heap=os.environ.get("ETL_CASSANDRA_HEAP") or "1G")  # fmt: skip
+
+    @property
     def password_file(self) -> Path:
         return self.airflow_home / "simple_auth_manager_passwords.json.generated"
 
@@ -117,11 +141,15 @@ class StackConfig:
                                    "login": "etl", "schema": "analytics"},
             "spark_default": {"conn_type": "spark", "host": "spark://127.0.0.1", "port": self.spark_port},
         }  # fmt: skip
-        if self.cassandra_host:  # no Cassandra runs here; one named by CASSANDRA_HOST is used
-            host, _, port = self.cassandra_host.partition(":")
-            conns["cassandra_default"] = {
-                "conn_type": "cassandra", "host": host, "port": int(port or 9042), "schema": "analytics",
-            }  # fmt: skip
+        host, port = self.cassandra_address
+        conns["cassandra_default"] = {
+            "conn_type": "cassandra",
+            "host": host,
+            "port": port,
+            "schema": "analytics",
+        }
+        if not self.cassandra_host:  # the stack's own 5.0 node speaks v5: no downgrade warnings in the logs
+            conns["cassandra_default"]["extra"] = json.dumps({"protocol_version": 5})
         return conns
 
     def variables(self) -> dict[str, str]:

@@ -82,8 +82,11 @@ class Stack:
             ETL_STACK_API_PORT=str(free_port_block(1)),
             ETL_STACK_SPARK_PORT=str(free_port_block(1)),
             ETL_STACK_SPARK_UI_PORT=str(free_port_block(3)),
+            ETL_STACK_CASSANDRA_PORT=str(free_port_block(1)),
+            ETL_STACK_CASSANDRA_STORAGE_PORT=str(free_port_block(1)),
+            ETL_STACK_CASSANDRA_JMX_PORT=str(free_port_block(1)),
         )
-        env.pop("CASSANDRA_HOST", None)
+        env.pop("CASSANDRA_HOST", None)  # the stack starts its own node
         return cls(env)
 
     @property

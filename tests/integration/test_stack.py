@@ -12,7 +12,9 @@ from pathlib import Path
 import psutil
 import pytest
 
+from tests.conftest import CassandraKeyspace
 from tests.integration.stack_client import DAG_ID, REPO, TEST_VARIABLES, Stack, generate, logged_in
+from tests.integration.test_dag_end_to_end import cassandra_contents
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.deployment]
 
@@ -26,6 +28,7 @@ def stack():
     stack.script("down", timeout=120)  # whatever a killed session left
     shutil.rmtree(cfg.root, ignore_errors=True)
     shutil.rmtree(cfg.pg_data, ignore_errors=True)  # a fresh metadata database for a fresh Fernet key
+    assert cfg.cassandra_node() is not None, "the stack must start its own Cassandra node here"
     started = time.monotonic()
     result = stack.script("up", timeout=900)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
@@ -78,8 +81,23 @@ def counts(record: dict) -> dict:
     return {k: v for k, v in record.items() if k not in ("run_id", "status")}
 
 
+def stack_cassandra_contents(stack: Stack) -> dict[str, list[tuple]]:
+    """The three tables in the stack's own node (keyspace analytics), through a plain driver session."""
+    from cassandra.cluster import Cluster
+
+    host, port = stack.cfg.cassandra_address
+    cluster = Cluster([host], port=port, protocol_version=5)
+    try:
+        return cassandra_contents(CassandraKeyspace("analytics", "", cluster.connect()))
+    finally:
+        cluster.shutdown()
+
+
 def test_up_starts_everything_on_loopback_and_twice_is_harmless(stack):
-    assert stack.script("status").returncode == 0
+    status = stack.script("status")
+    assert status.returncode == 0 and "cassandra       answering" in status.stdout, status.stdout
+    node_pid = stack.cfg.cassandra_node().pid()
+    assert node_pid
     before = pids(stack)
     assert set(before) == {
         "spark-master.pid", "spark-worker-1.pid", "spark-worker-2.pid",
@@ -88,6 +106,7 @@ def test_up_starts_everything_on_loopback_and_twice_is_harmless(stack):
     again = stack.script("up", timeout=600)
     assert again.returncode == 0, again.stdout[-3000:]
     assert "already running" in again.stdout and pids(stack) == before
+    assert stack.cfg.cassandra_node().pid() == node_pid
     listening = []
     for proc in stack_processes(stack):
         try:
@@ -95,14 +114,20 @@ def test_up_starts_everything_on_loopback_and_twice_is_harmless(stack):
         except psutil.Error:
             pass
     assert listening and set(listening) <= {"127.0.0.1", "::ffff:127.0.0.1"}, listening
+    assert stack.cfg.cassandra_port in {
+        c.laddr.port for c in psutil.Process(node_pid).net_connections("inet")
+    }
     assert len([a for a in stack.spark_apps() if a["state"] == "RUNNING"]) == 0
     pools = stack.api("GET", "/api/v2/pools/analytics_spark")
     assert pools["slots"] == 1
 
 
+@pytest.mark.cassandra
 def test_a_rest_triggered_day_waits_on_the_triggerer_and_lands_on_the_cluster_like_local_mode(
-    stack, deployment
+    stack, deployment, cassandra_keyspace
 ):
+    """Every sink: the stack's PostgreSQL and Cassandra hold what `airflow dags test` in local mode
+    writes into the test session's own PostgreSQL and Cassandra from the same files."""
     day = "2024-01-15"
     stack.generate_day(day, complete=False)
     run = stack.api("POST", f"/api/v2/dags/{DAG_ID}/dagRuns", {"logical_date": None, "conf": {"date": day}})
@@ -120,16 +145,23 @@ def test_a_rest_triggered_day_waits_on_the_triggerer_and_lands_on_the_cluster_li
     rows = daily_user_stats(on_cluster, day)
     on_cluster.close()
     assert record["status"] == "success" and record["rows_read"] > 0 and len(rows) > 0
+    in_stack = stack_cassandra_contents(stack)
+    assert all(in_stack.values()), {t: len(r) for t, r in in_stack.items()}
+    assert {t: len(r) for t, r in in_stack.items()} == {
+        t: n for t, n in record["rows_written"]["cassandra"].items() if not t.endswith("_deleted")
+    }
 
     # The same day, the same files, through `airflow dags test` in local mode: the same rows.
     generate(day, deployment.postgres.url(deployment.source_db), deployment.drop_dir)
     deployment.variables["etl_max_reject_ratio"] = "0.05"
+    deployment.cassandra_url = cassandra_keyspace.url
     local = deployment.trigger({"date": day})
     assert local.returncode == 0, local.stdout[-4000:]
     conn = deployment.analytics()
     assert daily_user_stats(conn, day) == rows
     assert counts(run_records(conn, day)[0]) == counts(record)
     conn.close()
+    assert cassandra_contents(cassandra_keyspace) == in_stack
 
 
 def test_a_backfill_processes_each_day_once_and_spark_jobs_queue_in_the_pool(stack):
