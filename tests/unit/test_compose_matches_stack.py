@@ -3,6 +3,7 @@ so this keeps the compose file from drifting away from the stack that the integr
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -25,10 +26,10 @@ def compose() -> dict:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory) -> StackConfig:
     root = tmp_path_factory.mktemp("stack")
-    # With CASSANDRA_HOST the stack adds cassandra_default, as compose does for its own Cassandra.
+    # The stack's own Cassandra node, as compose runs its own Cassandra service.
     return StackConfig(root=root, pg_data=root / "pg", pg_port=54329, api_port=8080, spark_port=7077,
                        spark_ui_port=8081, spark_workers=2, worker_cores=1, worker_memory="2g",
-                       spark_slots=1, cassandra_host="cassandra")  # fmt: skip
+                       spark_slots=1, cassandra_host=None)  # fmt: skip
 
 
 def airflow_env(compose: dict) -> dict[str, str]:
@@ -73,8 +74,9 @@ def test_the_same_connections(compose, stack):
     for conn_id, wanted in stack.connections().items():
         conn = parse_connection(conn_id, declared[conn_id])
         assert conn.conn_type == wanted["conn_type"], conn_id
-        if conn.conn_type != "postgres":  # compose runs a PostgreSQL per role on 5432, the stack one
+        if conn.conn_type not in ("postgres", "cassandra"):  # compose runs them on their default ports
             assert conn.port == wanted["port"], conn_id
+        assert conn.extra_dejson == json.loads(wanted.get("extra", "{}")), conn_id
         if "schema" in wanted and conn_id != "source_postgres":  # compose's source database is `app`
             assert conn.schema == wanted["schema"], conn_id
     spark = parse_connection("spark_default", declared["spark_default"])
@@ -96,6 +98,23 @@ def test_the_same_variables_and_settings(compose, stack):
                 "AIRFLOW__API_AUTH__JWT_SECRET", "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"):  # fmt: skip
         assert env[key] and ours[key], key
     assert ours["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("postgresql")  # never SQLite
+
+
+def test_the_same_cassandra_release_and_heap(compose, stack):
+    """Compose's image is the release scripts/cassandra.sh resolves from Maven, with the node's heap."""
+    import xml.etree.ElementTree as ET
+
+    pom = ET.parse(REPO / "scripts" / "cassandra_server" / "pom.xml").getroot()
+    ns = {"m": "http://maven.apache.org/POM/4.0.0"}
+    [dep] = [
+        d
+        for d in pom.iterfind(".//m:dependency", ns)
+        if d.findtext("m:artifactId", namespaces=ns) == "cassandra-all"
+    ]
+    service = compose["services"]["cassandra"]
+    assert service["image"] == f"cassandra:{dep.findtext('m:version', namespaces=ns)}"
+    assert service["environment"]["MAX_HEAP_SIZE"] == stack.cassandra_node().heap
+    assert stack.connections()["cassandra_default"]["port"] == stack.cassandra_port
 
 
 def test_the_same_spark_pool(compose, stack):
