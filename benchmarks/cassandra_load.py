@@ -1,10 +1,11 @@
 """Throughput of the Cassandra sink against the driver's raw concurrent inserts, on the same server.
 
-    source scripts/env.sh
-    CASSANDRA_HOST=cass1.example:9042 python benchmarks/cassandra_load.py --rows 140000
+    .venv/bin/python benchmarks/cassandra_load.py --rows 140000
+    CASSANDRA_HOST=cass1.example:9042 .venv/bin/python benchmarks/cassandra_load.py --rows 140000
 
 Generates one deterministic day (`--rows` rows per table, as Spark writes the outputs) and, in one
-run against `CASSANDRA_HOST`, times:
+run against `CASSANDRA_HOST` (unset: the project's own node of scripts/cassandra.sh, started if it
+is not running), times:
 
 - raw: `execute_concurrent_with_args` inserting the same rows, already converted and in memory, one
   call per table, with the sink's execution profile (consistency level, request timeout) and
@@ -272,6 +273,16 @@ def draw(report: dict, png: Path) -> None:
     print(f"chart: {png}")
 
 
+def project_node() -> str:
+    """host:port of the project's own node (scripts/cassandra.sh), started if it is not running."""
+    sys.path.insert(0, str(REPO / "scripts"))
+    from cassandra_node import Node
+
+    node = Node.from_env()
+    node.start()
+    return node.host
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -291,7 +302,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the keyspaces afterwards")
     args = parser.parse_args(argv)
     if not os.environ.get("CASSANDRA_HOST"):
-        parser.error("set CASSANDRA_HOST (host or host:port) to the Cassandra server to load")
+        os.environ["CASSANDRA_HOST"] = project_node()
 
     settings = cs.parse_settings(
         replication=args.replication,

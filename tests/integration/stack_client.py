@@ -93,6 +93,7 @@ class Stack:
     def cfg(self) -> StackConfig:
         saved = dict(os.environ)
         try:
+            os.environ.clear()  # exactly the stack's environment (not the session's CASSANDRA_HOST)
             os.environ.update(self.env)
             return StackConfig.from_env()
         finally:

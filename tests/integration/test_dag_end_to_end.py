@@ -100,6 +100,14 @@ def assert_exact_outputs(loaded) -> None:
         assert (got[5] is None and want[5] is None) or math.isclose(got[5], want[5])
 
 
+CASSANDRA_COLUMNS = {
+    "page_view_stats": "date, hour, page, view_count",
+    "user_engagement": "user_id, date, total_events, unique_pages, session_count, total_time_minutes,"
+    " engagement_score",
+    "learning_progress": "user_id, subject, week_start, lessons_completed, time_spent_minutes, average_score",
+}
+
+
 def cassandra_contents(keyspace) -> dict[str, list[tuple]]:
     """Every row of the three Cassandra tables, as the dataset's expected tuples (ids as text, dates
     as `datetime.date`, doubles rounded to 9 places)."""
@@ -111,15 +119,9 @@ def cassandra_contents(keyspace) -> dict[str, list[tuple]]:
             return value.date()
         return str(value) if type(value).__name__ == "UUID" else value
 
-    columns = {
-        "page_view_stats": "date, hour, page, view_count",
-        "user_engagement": "user_id, date, total_events, unique_pages, session_count, total_time_minutes,"
-        " engagement_score",
-        "learning_progress": "user_id, subject, week_start, lessons_completed, time_spent_minutes, average_score",
-    }
     return {
         table: sorted(tuple(plain(v) for v in row) for row in keyspace.rows(table, cols))
-        for table, cols in columns.items()
+        for table, cols in CASSANDRA_COLUMNS.items()
     }
 
 

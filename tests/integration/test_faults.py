@@ -41,7 +41,14 @@ import pytest
 from analytics_etl.paths import OUTPUT_TABLES, RunPaths
 from tests.integration import dataset as ds
 from tests.integration.conftest import PG_DATA, REPO, Deployment, PostgresServer, airflow_env
-from tests.integration.test_dag_end_to_end import assert_exact_outputs, daily_user_stats, runs
+from tests.integration.stack_client import generate
+from tests.integration.test_dag_end_to_end import (
+    CASSANDRA_COLUMNS,
+    assert_exact_outputs,
+    cassandra_contents,
+    daily_user_stats,
+    runs,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.faults]
 
@@ -815,7 +822,84 @@ def test_postgres_restarted_in_the_middle_of_load_postgres(reference, postgres, 
     assert_same_as(reference, state_of(dep))
 
 
-# -- 4. Cassandra unreachable during load_cassandra: not written yet (docs/lifecycle.md, Faults).
+# -- 4. The Cassandra node stopped in the middle of load_cassandra.
+
+
+def curated_as_cassandra(deployment: Deployment, day: str, run_id: str) -> dict[str, list[tuple]]:
+    """The run's curated outputs of the three Cassandra tables, shaped as `cassandra_contents` reads
+    the tables back: what the node must hold once the load of that run is done."""
+    paths = RunPaths.build(deployment.data_dir, deployment.drop_dir, dt.date.fromisoformat(day), run_id)
+    columns = {table: cols.replace(" ", "").split(",") for table, cols in CASSANDRA_COLUMNS.items()}
+    return {
+        table: sorted(
+            tuple(round(r[c], 9) if isinstance(r[c], float) else r[c] for c in cols)
+            for r in pads.dataset(str(paths.output(table)), format="parquet").to_table().to_pylist()
+        )
+        for table, cols in columns.items()
+    }
+
+
+@pytest.mark.cassandra
+def test_cassandra_stopped_in_the_middle_of_load_cassandra(
+    postgres, fault_home, tmp_path, cassandra_server, cassandra_keyspace
+):
+    """The session's node is stopped by its pid while `load_cassandra` writes a demo-sized day (one
+    row per request, one request at a time, so the load lasts seconds). The sink retries a bounded
+    number of times, then the task fails naming the host and the rows written so far (a transient
+    fault: Airflow sets it up for retry). With the node started again, the rerun is exact."""
+    node = cassandra_server.node
+    if node is None:
+        pytest.skip("stopping the node needs the session's own: CASSANDRA_HOST names an external one")
+    dep = new_deployment(postgres, fault_home, tmp_path, days=())
+    dep.cassandra_url = cassandra_keyspace.url
+    dep.variables.update(
+        etl_cassandra_batch_size="1", etl_cassandra_concurrency="1", etl_cassandra_max_retries="2",
+        etl_cassandra_request_timeout="5", etl_max_reject_ratio="0.05",
+    )  # fmt: skip
+    day = "2024-01-15"
+    generate(day, postgres.url(dep.source_db), dep.drop_dir, users=2000, events=20000)
+    session, ks = cassandra_keyspace.session, cassandra_keyspace.name
+    run = BackgroundRun(dep, day, tmp_path / "cassandra_down.log")
+    try:
+        run.wait_for_text("[DAG TEST] starting task_id=load_cassandra")
+
+        def writing() -> bool:
+            tables = {r.table_name for r in session.execute(
+                "SELECT table_name FROM system_schema.tables WHERE keyspace_name = %s", (ks,))}  # fmt: skip
+            return (
+                "user_engagement" in tables
+                and session.execute(
+                    f"SELECT count(*) FROM {ks}.user_engagement"  # noqa: S608 (the test's own keyspace)
+                ).one()[0]
+                > 0
+            )
+
+        run.wait_until(writing, "rows of the load in Cassandra")
+        run_id = running_record(dep)["run_id"]
+        down = time.monotonic()
+        node.stop()
+        timed("Cassandra stop (SIGTERM, flushed, exited)", time.monotonic() - down)
+        run.wait_until(
+            lambda: task_states(dep, run_id).get("load_cassandra") in ("up_for_retry", "failed"),
+            "Airflow's verdict on load_cassandra",
+            timeout=300,
+        )
+        timed("Cassandra stopped -> load_cassandra up for retry", time.monotonic() - down)
+        assert task_states(dep, run_id)["load_cassandra"] == "up_for_retry"
+        log = run.output()
+        failure = next((line for line in log.splitlines() if "rows written so far" in line), "")
+        assert f"127.0.0.1:{node.cql_port}" in failure, log[-6000:]
+        assert not task_states(dep, run_id).get("finish_run_record")
+        run.kill()  # instead of waiting out the 5 minutes of retry delay
+    finally:
+        if not node.pid():
+            node.start()
+    result = dep.trigger({"date": day})
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-6000:]
+    timed("Cassandra stopped -> restarted -> rerun finished", time.monotonic() - down)
+    final = runs(dep)[-1]
+    assert final["status"] == "success" and final["cassandra_status"] == "loaded"
+    assert cassandra_contents(cassandra_keyspace) == curated_as_cassandra(dep, day, final["run_id"])
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -1,5 +1,5 @@
 """benchmarks/cassandra_load.py without a server: its generated day passes the sink's conversion and
-its chart is drawn from its JSON report (the timed part needs CASSANDRA_HOST)."""
+its chart is drawn from its JSON report (tests/integration/test_cassandra_benchmark.py runs it)."""
 
 from __future__ import annotations
 
@@ -42,10 +42,3 @@ def test_the_chart_is_drawn_from_the_report(tmp_path):
     (tmp_path / "r.json").write_text(json.dumps(report))
     bench.draw(report, tmp_path / "r.png")
     assert (tmp_path / "r.png").stat().st_size > 1000
-
-
-def test_it_asks_for_a_server(monkeypatch, capsys):
-    monkeypatch.delenv("CASSANDRA_HOST", raising=False)
-    with pytest.raises(SystemExit):
-        bench.main(["--rows", "10"])
-    assert "set CASSANDRA_HOST" in capsys.readouterr().err
