@@ -158,7 +158,7 @@ def _converted_rows(paths: RunPaths, settings: cs.CassandraSettings) -> dict[str
     """Every row of the outputs as the sink binds it, in memory (the raw baseline's input)."""
     rows = {}
     for sink in SINKS:
-        partition = sink.partition_of(DAY)
+        partition = sink.partition_of(paths.date)
         batches = outputs.iter_batches(paths.output(sink.table), sink.columns, settings.batch_size)
         rows[sink.table] = [row for batch in batches for row in sink.rows(batch.to_pylist(), partition)]
     return rows

@@ -413,6 +413,40 @@ def check_files(args: argparse.Namespace, run_id: str, ref_dir: Path) -> list[di
     return results
 
 
+def cassandra_against_raw(
+    args: argparse.Namespace, run_id: str, tasks: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """The run's load_cassandra against the driver's raw concurrent inserts of the same rows (the run's
+    curated outputs, converted and in memory) into a fresh keyspace of the same server, right after the
+    run: sink rows/s = rows written / the task's wall time (connection, reads, bookkeeping included)."""
+    import cassandra_load as cl
+
+    from analytics_etl.cassandra import settings as cs
+
+    [task] = [t for t in tasks if t["task_id"] == "load_cassandra"]
+    settings = cs.parse_settings()  # the sink's defaults, as the run used them (no etl_cassandra_* set)
+    paths = RunPaths.build(args.work_dir / "data", "", args.date, run_id)
+    rows = cl._converted_rows(paths, settings)
+    os.environ["CASSANDRA_HOST"] = args.cassandra_host
+    keyspace = f"bench_raw_{dt.datetime.now(dt.UTC):%H%M%S}"
+    cluster, session = cl._session(keyspace, settings)
+    try:
+        cl._prepare_keyspace(session, keyspace, settings)
+        raw = cl.raw_inserts(session, keyspace, rows, settings.concurrency)
+    finally:
+        cl._drop(session, [keyspace])
+        cluster.shutdown()
+    sink_rate = raw["total_rows"] / task["seconds"] if task["seconds"] else None
+    return {
+        "rows": raw["total_rows"],
+        "load_cassandra_seconds": task["seconds"],
+        "sink_rows_per_second": round(sink_rate, 1) if sink_rate else None,
+        "raw_seconds": raw["total_seconds"],
+        "raw_rows_per_second": raw["rows_per_second"],
+        "ratio": round(sink_rate / raw["rows_per_second"], 3) if sink_rate else None,
+    }
+
+
 def remove_run_files(args: argparse.Namespace, run_id: str) -> None:
     """The run's own staging and curated files: a 10M-event day leaves gigabytes of them."""
     paths = RunPaths.build(args.work_dir / "data", "", args.date, run_id)
@@ -618,6 +652,12 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     ref = run_reference(args, day["drop_dir"], source_dsn, ref_dir)
     checks = {"counts": check_counts(record, ref), "files": check_files(args, run["run_id"], ref_dir)}
     fig = figures(args, day, dag, run, tasks, record, ref, checks)
+    if args.cassandra_host:
+        step("load_cassandra against raw concurrent inserts of the same rows, same server")
+        fig["cassandra_load"] = cassandra_against_raw(args, run["run_id"], tasks)
+        c = fig["cassandra_load"]
+        print(f"  {c['rows']:,} rows: load_cassandra {c['load_cassandra_seconds']} s = {_num(c['sink_rows_per_second'])}"
+              f" rows/s; raw {c['raw_seconds']} s = {_num(c['raw_rows_per_second'])} rows/s; ratio {c['ratio']}")  # fmt: skip
     if not args.keep_run_files:
         remove_run_files(args, run["run_id"])
     out.parent.mkdir(parents=True, exist_ok=True)
