@@ -354,6 +354,16 @@ def task_states(deployment: Deployment, run_id: str) -> dict[str, str]:
     raise AssertionError("the Airflow metadata database stayed locked")
 
 
+def assert_up_for_retry(run: BackgroundRun, deployment: Deployment, run_id: str, task_id: str) -> None:
+    """Wait for Airflow's verdict on a task a transient fault failed: up for retry, not failed."""
+    run.wait_until(
+        lambda: task_states(deployment, run_id).get(task_id) in ("up_for_retry", "failed"),
+        f"Airflow's verdict on {task_id}",
+        timeout=300,
+    )
+    assert task_states(deployment, run_id)[task_id] == "up_for_retry"
+
+
 def blocked_backends(deployment: Deployment, dbname: str, query_part: str) -> list[str]:
     """Queries of `dbname` waiting for a lock whose text holds `query_part`."""
     conn = deployment.postgres.connect()
@@ -798,13 +808,8 @@ def test_postgres_restarted_in_the_middle_of_load_postgres(reference, postgres, 
             subprocess.run([script, "stop", str(PG_DATA)], check=True)
             subprocess.run([script, "start", str(PG_DATA), str(postgres.port)], check=True)
             timed("PostgreSQL stop + start", time.monotonic() - down)
-        run.wait_until(
-            lambda: task_states(dep, run_id).get("load_postgres") in ("up_for_retry", "failed"),
-            "Airflow's verdict on load_postgres",
-            timeout=300,
-        )
+        assert_up_for_retry(run, dep, run_id, "load_postgres")
         timed("restart -> load_postgres up for retry", time.monotonic() - down)
-        assert task_states(dep, run_id)["load_postgres"] == "up_for_retry"
         assert "OperationalError" in run.output(), run.text[-6000:]
         assert daily_user_stats(dep) == sorted(OLD_ROWS, key=lambda r: (r[6], r[0]))
         assert running_record(dep)["run_id"] == run_id  # a retry is coming: still 'running'
@@ -878,13 +883,8 @@ def test_cassandra_stopped_in_the_middle_of_load_cassandra(
         down = time.monotonic()
         node.stop()
         timed("Cassandra stop (SIGTERM, flushed, exited)", time.monotonic() - down)
-        run.wait_until(
-            lambda: task_states(dep, run_id).get("load_cassandra") in ("up_for_retry", "failed"),
-            "Airflow's verdict on load_cassandra",
-            timeout=300,
-        )
+        assert_up_for_retry(run, dep, run_id, "load_cassandra")
         timed("Cassandra stopped -> load_cassandra up for retry", time.monotonic() - down)
-        assert task_states(dep, run_id)["load_cassandra"] == "up_for_retry"
         log = run.output()
         failure = next((line for line in log.splitlines() if "rows written so far" in line), "")
         assert f"127.0.0.1:{node.cql_port}" in failure and "after 2 retries" in failure, log[-6000:]
