@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Idempotent set-up of a fresh machine: Java, PostgreSQL binaries, and the pinned virtualenv.
+# Idempotent set-up of a fresh machine: Java, Maven, PostgreSQL binaries, the pinned virtualenv, and
+# the pinned Cassandra server's jars.
 # Re-running it is cheap: the virtualenv is rebuilt only when a requirements file changes.
 #   scripts/bootstrap.sh                       set up
 #   scripts/bootstrap.sh --refresh-constraints re-resolve requirements*.txt and rewrite constraints.txt
@@ -24,6 +25,12 @@ apt_install() {
 if ! command -v java >/dev/null || ! command -v javac >/dev/null; then
   log "installing a Java 17 JDK for Spark"
   apt_install openjdk-17-jdk-headless
+fi
+
+# Maven resolves the pinned Apache Cassandra server (scripts/cassandra_server/pom.xml).
+if ! command -v mvn >/dev/null; then
+  log "installing Maven for the Cassandra server's jars"
+  apt_install maven
 fi
 
 # PostgreSQL server binaries (the server itself is started by scripts/postgres.sh).
@@ -65,4 +72,6 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
 fi
 # The ingest's fast JSON reader, compiled against the installed Spark (rebuilt when its source changes).
 SPARK_HOME= scripts/build_jar.sh
+# The Cassandra server's jars, resolved and checked once here (cached; nothing runs Maven after this).
+scripts/cassandra.sh resolve
 log "ready: $("$VENV/bin/python" --version), $(java -version 2>&1 | head -1)"

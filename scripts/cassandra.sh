@@ -4,6 +4,7 @@
 #   scripts/cassandra.sh start    resolve the pinned server (cached), configure, start, wait for CQL
 #   scripts/cassandra.sh stop     stop exactly the recorded pid and wait for it to exit
 #   scripts/cassandra.sh status   exit 3 when not running
+#   scripts/cassandra.sh resolve  only resolve and check the jars (scripts/bootstrap.sh does, once)
 #   scripts/cassandra.sh lock     rewrite scripts/cassandra_server/dependencies.lock (after a version bump)
 # Listens on 127.0.0.1 only: CQL ETL_CASSANDRA_PORT (19042), ETL_CASSANDRA_STORAGE_PORT (17000),
 # ETL_CASSANDRA_JMX_PORT (17199); heap ETL_CASSANDRA_HEAP (1G); data in ETL_CASSANDRA_DIR

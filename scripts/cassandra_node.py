@@ -1,6 +1,6 @@
 """One local Apache Cassandra node, run from Maven Central's jars (no distribution tarball, no Docker).
 
-    scripts/cassandra.sh start | stop | status | lock
+    scripts/cassandra.sh start | stop | status | resolve | lock
 
 - `start` resolves the pinned server (`scripts/cassandra_server/pom.xml`) with Maven into its local
   repository, checks every jar against `dependencies.lock`, writes a one-node configuration under the
@@ -8,6 +8,8 @@
   Cassandra's own distribution for that Java, waits until CQL answers and records the pid. Starting a
   running node is harmless; a port held by another program is named.
 - `stop` stops exactly the recorded pid and waits for it to exit (a node flushes for seconds).
+- `resolve` only resolves and checks the server's jars (scripts/bootstrap.sh calls it: the set-up is
+  the one step that downloads; a test or a demo starting a node then finds everything cached).
 - `lock` re-resolves and rewrites `dependencies.lock` (after a version change in the pom).
 
 Standard library only: the demo, the stack, the test session and CI call it before or beside the
@@ -357,7 +359,7 @@ class Node:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("command", choices=["start", "stop", "status", "lock"])
+    parser.add_argument("command", choices=["start", "stop", "status", "resolve", "lock"])
     args = parser.parse_args(argv)
     node = Node.from_env()
     try:
@@ -365,6 +367,8 @@ def main(argv: list[str] | None = None) -> int:
             node.start()
         elif args.command == "stop":
             node.stop()
+        elif args.command == "resolve":
+            print(f"Cassandra server: {len(resolve())} jars resolved and checked against {LOCK.name}")
         elif args.command == "lock":
             write_lock()
         else:
