@@ -145,3 +145,15 @@ def test_the_window_is_ninety_days_ending_at_the_asked_or_latest_date():
     )
     assert shaping.window(dt.date(2024, 1, 18), dt.date(2024, 3, 1), 90, today)[1] == dt.date(2024, 3, 1)
     assert shaping.window(None, None, 90, today) == (today - dt.timedelta(days=89), today)
+
+
+def test_any_date_a_user_can_type_gives_a_window_or_a_named_refusal():
+    today = dt.date(2026, 11, 22)
+    assert shaping.window(None, dt.date.min, 90, today) == (dt.date.min, dt.date.min)
+    assert shaping.window(None, dt.date(1, 2, 1), 90, today) == (dt.date.min, dt.date(1, 2, 1))
+    assert shaping.window(None, dt.date.max, 90, today) == (dt.date.max - dt.timedelta(days=89), dt.date.max)
+    assert shaping.parse_end("0001-01-01") == dt.date.min
+    assert shaping.parse_end("") is None and shaping.parse_end(None) is None
+    for typed in ("2024-02-30", "yesterday", "10000-01-01", "2024-1-5x"):
+        with pytest.raises(shaping.BadDate, match="is not a date"):
+            shaping.parse_end(typed)

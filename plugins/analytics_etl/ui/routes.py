@@ -76,8 +76,12 @@ def rejects(request: Request, dag_id: str, run_id: str) -> Response:
 
 
 @router.get("/history")
-def history(request: Request, end: Annotated[dt.date | None, Query()] = None) -> Response:
-    start, last = shaping.window(store.latest_date(DAG_ID), end, HISTORY_DAYS, dt.date.today())
+def history(request: Request, end: Annotated[str | None, Query()] = None) -> Response:
+    try:
+        asked = shaping.parse_end(end)
+    except shaping.BadDate as err:  # a clear answer, not FastAPI's JSON 422
+        return page(request, "message.html", 400, title="Not a date", message=str(err))
+    start, last = shaping.window(store.latest_date(DAG_ID), asked, HISTORY_DAYS, dt.date.today())
     points = shaping.history(store.history(DAG_ID, start, last))
     return page(request, "history.html", start=start, end=last, points=points,
                 charts=_charts(request, start, last, points),

@@ -186,7 +186,23 @@ def history(rows: Iterable[Mapping[str, Any]]) -> list[Point]:
 
 
 def window(latest: dt.date | None, end: dt.date | None, days: int, today: dt.date) -> tuple[dt.date, dt.date]:
-    """The `days` days shown: ending at `end` when asked, else at the latest recorded date (so a
-    backfill of old dates is on the page), else today."""
+    """The `days` days shown: ending at `end` when asked, else at the latest date with a finished run
+    (so a backfill of old dates is on the page), else today. Near year 1 the window is shorter
+    rather than an error: any date a user can type gives a page."""
     last = end or latest or today
-    return last - dt.timedelta(days=days - 1), last
+    return last - dt.timedelta(days=min(days - 1, (last - dt.date.min).days)), last
+
+
+class BadDate(ValueError):
+    """A requested date that is not a calendar date."""
+
+
+def parse_end(raw: str | None) -> dt.date | None:
+    """The `end` a user typed (YYYY-MM-DD), None when empty; BadDate, naming it, otherwise."""
+    if raw is None or not raw.strip():
+        return None
+    try:
+        return dt.date.fromisoformat(raw.strip())
+    except ValueError:
+        shown = raw if len(raw) <= 40 else raw[:39] + "…"
+        raise BadDate(f"{shown!r} is not a date: give one as YYYY-MM-DD, e.g. 2024-01-15") from None
