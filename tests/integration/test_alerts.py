@@ -118,7 +118,15 @@ def test_a_run_failing_at_the_gate_sends_exactly_one_mail(deployment, smtp):
     for subject_part in ("daily_analytics_etl", DATE, "validate_outputs", run_id):
         assert subject_part in message["Subject"]
     assert "average_score" in body  # the gate's error names the failed expectation's column
+    assert "between 0" in body and "and 100" in body  # ... and the bounds it broke
     assert "AirflowFailException" in body
+    conn = deployment.analytics()
+    with conn, conn.cursor() as cur:
+        cur.execute("SELECT error FROM etl_runs WHERE run_id = %s", (run_id,))
+        [(error,)] = cur.fetchall()
+    conn.close()
+    for text in (body, error):  # the gate's paths once each, in the record and the mail
+        assert text.count("data docs: ") == 1 and text.count("result: ") == 1, text
     assert f"{BASE_URL}/dags/daily_analytics_etl/runs/{quote(run_id, safe='')}" in body
 
 

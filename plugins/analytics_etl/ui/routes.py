@@ -37,7 +37,9 @@ def _no_record(request: Request, run_id: str) -> Response:
 
 
 @router.get("/dags/{dag_id}/runs/{run_id}/quality")
-def quality(request: Request, dag_id: str, run_id: str) -> Response:
+def quality(request: Request, dag_id: str, run_id: str, table: str | None = None) -> Response:
+    """The gate's verdict, and the GX data docs page of `table` (a "page" link), else of the first
+    failed table: the heading names the page shown."""
     if dag_id != DAG_ID:
         return _not_ours(request, dag_id)
     record = store.run(run_id)
@@ -52,7 +54,8 @@ def quality(request: Request, dag_id: str, run_id: str) -> Response:
             relative = store.data_docs_relative(root, table.page)
             if relative:
                 pages[table.table] = f"data-docs/{quote(relative)}"
-    return page(request, "quality.html", record=record, verdict=verdict, pages=pages,
+    shown = verdict.page_of(table) if verdict else None
+    return page(request, "quality.html", record=record, verdict=verdict, pages=pages, shown=shown,
                 run_link=run_href(request, run_id))  # fmt: skip
 
 
