@@ -50,10 +50,10 @@ def quality(request: Request, dag_id: str, run_id: str, table: str | None = None
     verdict = shaping.quality(document) if document else None
     pages = {}
     if verdict:
-        for table in verdict.tables:
-            relative = store.data_docs_relative(root, table.page)
+        for output in verdict.tables:
+            relative = store.data_docs_relative(root, output.page)
             if relative:
-                pages[table.table] = f"data-docs/{quote(relative)}"
+                pages[output.table] = f"data-docs/{quote(relative)}"
     shown = verdict.page_of(table) if verdict else None
     return page(request, "quality.html", record=record, verdict=verdict, pages=pages, shown=shown,
                 run_link=run_href(request, run_id))  # fmt: skip
