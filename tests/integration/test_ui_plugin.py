@@ -255,6 +255,11 @@ def test_a_gate_failed_runs_tabs_put_the_failed_expectation_first(stack, runs, b
     assert result["success"] is False and result["failures"]
     frame = open_tab(page, stack, record["run_id"], "Data quality")
     frame.get_by_text("Gate FAILED").wait_for(timeout=30_000)
+    # A manual run of an old day is not the nightly promise: no deadline, so no red "Missed" badge.
+    page.get_by_text("Deadline", exact=True).first.wait_for(timeout=30_000)
+    page.get_by_text("Met", exact=True).first.wait_for(timeout=30_000)  # Airflow's word for "none missed"
+    assert page.get_by_text("Missed", exact=True).count() == 0
+    assert page.get_by_text("after deadline").count() == 0
     rows = frame.locator("table.failures tr.failure")
     assert rows.count() == len(result["failures"])
     shown = {(rows.nth(i).locator("td").nth(0).inner_text(), rows.nth(i).locator(".columns").inner_text(),
