@@ -66,7 +66,8 @@ def spark_job(task_id: str, py_files, error_file, sized_by, **options) -> SparkJ
     max_active_runs=4,
     default_args=DEFAULT_ARGS,
     # One mail per failed run (the task-level callback records each failed task), and one when the
-    # run for D has not finished by `etl_deadline` on D+1 (docs/alerts.md).
+    # scheduled run for yesterday D has not finished by `etl_deadline` on D+1; manual runs and
+    # backfills get no deadline (docs/alerts.md).
     on_failure_callback=on_run_failed,
     deadline=deadline_alert(),
     tags=["analytics", "etl", "daily"],

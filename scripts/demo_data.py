@@ -439,8 +439,9 @@ def ensure_database(dsn: str) -> None:
         admin.close()
 
 
-def load_source(dsn: str, cfg: DayConfig, pop: Population) -> ProgressStats:
-    """Creates the schema if missing and replaces users and progress in one transaction."""
+def load_source(dsn: str, cfg: DayConfig, pop: Population, fresh: bool = True) -> ProgressStats:
+    """Creates the schema if missing and, in one transaction, either replaces users and progress
+    (`fresh`: the week so far, Monday..D, and nothing else) or adds D to what is there (`_add_day`)."""
     import psycopg2
 
     ensure_database(dsn)
@@ -449,16 +450,36 @@ def load_source(dsn: str, cfg: DayConfig, pop: Population) -> ProgressStats:
     try:
         with conn.cursor() as cur:
             cur.execute(SCHEMA_SQL.read_text())
-            cur.execute(read_sql("demo/truncate_source.sql"))
-            cur.copy_expert(
-                read_sql("demo/copy_users.sql"), CopyStream(copy_line(r) for r in pop.rows), size=1 << 20
-            )
-            rows = (copy_line(r) for r in iter_progress_week(cfg, pop, stats))
+            if fresh:
+                cur.execute(read_sql("demo/truncate_source.sql"))
+                cur.copy_expert(
+                    read_sql("demo/copy_users.sql"), CopyStream(copy_line(r) for r in pop.rows), size=1 << 20
+                )
+                days = cfg.days
+            else:
+                days = _add_day(cur, cfg, pop)
+            rows = (copy_line(r) for day in days for r in iter_progress_day(cfg, pop, day, stats))
             cur.copy_expert(read_sql("demo/copy_progress.sql"), CopyStream(rows), size=1 << 20)
         conn.commit()
     finally:
         conn.close()
     return stats
+
+
+def _add_day(cur: Any, cfg: DayConfig, pop: Population) -> list[dt.date]:
+    """Adds D to the source as it is, so that a week can be prepared day by day: the users are merged
+    (the ones other days' rows point at stay), D's progress rows are deleted, and the days to write
+    are D and the days of its week before D that hold no rows yet (the platform extracts the week
+    so far). Days already there keep their rows and ids."""
+    cur.execute(read_sql("demo/stage_users.sql"))
+    cur.copy_expert(
+        read_sql("demo/copy_users_generated.sql"), CopyStream(copy_line(r) for r in pop.rows), size=1 << 20
+    )
+    cur.execute(read_sql("demo/merge_users.sql"))
+    cur.execute(read_sql("demo/delete_progress_day.sql"), {"date": cfg.date})
+    cur.execute(read_sql("demo/progress_days_present.sql"), {"start": cfg.week_start, "end": cfg.date})
+    present = {row[0] for row in cur.fetchall()}
+    return [day for day in cfg.days if day not in present]
 
 
 # -- events --------------------------------------------------------------------------------------------

@@ -5,10 +5,14 @@
         --source-dsn "postgresql://etl@127.0.0.1:54329/source" --drop-dir .local/drops \\
         [--users 2000] [--progress-per-day 5000 | --progress-week N] [--events 20000]
         [--bad-share 0.02] [--seed 42] [--layout demo|benchmark] [--duplicate-share 0.01] [--jobs 2]
+        [--fresh]
 
-Replaces `users` and `progress` (Monday of D's ISO week up to D) in the source database, creating the
-database and the schema (sql/demo/source_schema.sql) if missing, and replaces
-<drop-dir>/user_events/<D>/ with the event files and `_SUCCESS`. The same arguments give the same rows
+Adds D to the source database, creating the database and the schema (sql/demo/source_schema.sql) if
+missing: D's `progress` rows are replaced, the days of D's ISO week before D that hold none yet are
+written too (the platform extracts the week so far), every other day is kept as it is, and the
+generated `users` are merged in (the users other days point at stay). So a week is prepared by one
+call per day. `--fresh` empties `users` and `progress` first: the source then holds Monday..D only.
+Replaces <drop-dir>/user_events/<D>/ with the event files and `_SUCCESS`. The same arguments give the same rows
 and byte-identical files (whatever --jobs). Prints a JSON summary of what was planted (not a
 prediction of what the platform will count), the time taken and the peak memory. The logic is
 scripts/demo_data.py.
@@ -92,6 +96,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--jobs", type=_positive, default=1, help="processes writing files (benchmark layout)"
     )
+    parser.add_argument("--fresh", action="store_true",
+                        help="empty users and progress first (default: add D to what the source holds)")  # fmt: skip
     parser.add_argument("--omit-fault", action="append", default=[], choices=sorted(BENCHMARK_VARIANTS),
                         metavar="NAME", help="a faulty-row variant not to plant (benchmark layout; repeatable)")  # fmt: skip
     return parser.parse_args(argv)
@@ -108,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
                     progress_week=args.progress_week)  # fmt: skip
     started = time.perf_counter()
     pop = build_population(cfg)
-    progress = load_source(args.source_dsn, cfg, pop)
+    progress = load_source(args.source_dsn, cfg, pop, fresh=args.fresh)
     loaded = time.perf_counter()
     print(f"source loaded: {sum(progress.rows_per_day.values())} progress rows in {loaded - started:.1f} s, "
           f"peak RSS {_peak_rss_mb()} MB", file=sys.stderr)  # fmt: skip

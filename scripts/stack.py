@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shlex
 import signal
 import subprocess
 import sys
@@ -147,6 +146,29 @@ def airflow(
         ["airflow", *args], env=cfg.process_env(), check=check, text=True,
         stdout=subprocess.PIPE if quiet else None, stderr=subprocess.STDOUT if quiet else None,
     )  # fmt: skip
+
+
+BACKFILL_BUSY = """\
+{dag_id}: Airflow runs one backfill per DAG at a time, and another one is still open: it is running,
+or its last run ended less than about 30 s ago (the scheduler marks a backfill complete on a check
+every 30 s after none of its runs is queued or running). Its runs are in the UI (run type backfill).
+Start this backfill again once they have all ended and that check has passed. To stop the open one:
+GET /api/v2/backfills?dag_id={dag_id} gives its id, PUT /api/v2/backfills/<id>/cancel cancels it."""
+
+
+def airflow_cli(cfg: StackConfig, args: list[str]) -> int:
+    """The Airflow CLI against the deployment. A `backfill create` that Airflow refuses because the
+    DAG's previous backfill is still open says so and when to retry, instead of a raw traceback."""
+    if args[:2] != ["backfill", "create"]:
+        return airflow(cfg, *args, check=False, quiet=False).returncode
+    done = subprocess.run(["airflow", *args], env=cfg.process_env(), text=True, capture_output=True)
+    if done.returncode != 0 and "AlreadyRunningBackfill" in done.stdout + done.stderr:
+        dag_id = args[args.index("--dag-id") + 1] if "--dag-id" in args[:-1] else DAG_ID
+        print(BACKFILL_BUSY.format(dag_id=dag_id), file=sys.stderr)
+        return done.returncode
+    sys.stdout.write(done.stdout)
+    sys.stderr.write(done.stderr)
+    return done.returncode
 
 
 def configure_airflow(cfg: StackConfig) -> None:
@@ -343,10 +365,9 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "status":
         return status(cfg)
     elif args.command == "env":  # `eval "$(scripts/stack.sh env)"` points a shell's CLI at the stack
-        for key, value in cfg.airflow_env().items():
-            print(f"export {key}={shlex.quote(value)}")
+        print("\n".join(cfg.shell_env()))
     else:
-        return airflow(cfg, *args.args, check=False, quiet=False).returncode
+        return airflow_cli(cfg, args.args)
     return 0
 
 

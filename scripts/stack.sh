@@ -7,10 +7,11 @@
 #   scripts/stack.sh down      stops exactly what `up` started, by pid
 #   scripts/stack.sh status    what is running (exit 3 when something is not)
 #   scripts/stack.sh airflow … the Airflow CLI against the deployment (e.g. dags trigger, backfill create)
-#   eval "$(scripts/stack.sh env)"   points this shell's `airflow` at the deployment
+#   eval "$(scripts/stack.sh env)"   points this shell's `airflow` (the venv's, first on PATH) at the deployment
 # Ports and sizes: ETL_STACK_CASSANDRA_PORT (19142; its own node, unless CASSANDRA_HOST names one),
 # ETL_STACK_API_PORT (8080), ETL_STACK_SPARK_PORT (7077), ETL_STACK_SPARK_UI_PORT
-# (8081; workers on the next ports), ETL_PG_PORT (54329), ETL_STACK_SPARK_SLOTS (1); everything
+# (8081; workers on the next ports), ETL_PG_PORT (54329), ETL_STACK_SPARK_SLOTS (1),
+# ETL_STACK_PARALLELISM (Airflow's task slots: 2 per core, at least 4); everything
 # lives under ETL_STACK_DIR (.local/stack) and binds to 127.0.0.1.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"

@@ -9,11 +9,17 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+
+# Warnings every CLI call printed that say nothing about the deployment: the optional graphviz
+# package (only `airflow dags show` renders with it) and pathspec's deprecation of the pattern class
+# Airflow 3.3 itself uses. Matched by message start and category, so every other warning still shows.
+QUIET_WARNINGS = "ignore:Could not import graphviz:UserWarning,ignore:GitWildMatchPattern:DeprecationWarning"
 
 SPARK_POOL = "analytics_spark"  # plugins/analytics_etl/spark.py: the pool every Spark task runs in
 AIRFLOW_SERVICES = ("api-server", "scheduler", "dag-processor", "triggerer")
@@ -22,6 +28,14 @@ ADMIN_USER = "admin"
 
 def _env_int(name: str, default: int) -> int:
     return int(os.environ.get(name) or default)
+
+
+def default_parallelism(cpus: int | None = None) -> int:
+    """LocalExecutor worker processes (`[core] parallelism`) for a machine of `cpus` cores: two per
+    core, at least 4 (a run's extract, package and load tasks side by side; the sensors wait on the
+    triggerer and Spark is one pool slot). Airflow's default of 32 forks 32 workers (4.6 GB RSS on
+    two cores) that can never run at once there."""
+    return max(4, 2 * (cpus or os.cpu_count() or 1))
 
 
 @dataclass(frozen=True)
@@ -47,6 +61,7 @@ class StackConfig:
     cassandra_port: int = 19142
     cassandra_storage_port: int = 17100
     cassandra_jmx_port: int = 17299
+    parallelism: int = 4  # Airflow's task slots, and so LocalExecutor's worker processes
 
     @classmethod
     def from_env(cls) -> StackConfig:
@@ -69,6 +84,7 @@ class StackConfig:
             cassandra_port=_env_int("ETL_STACK_CASSANDRA_PORT", 19142),
             cassandra_storage_port=_env_int("ETL_STACK_CASSANDRA_STORAGE_PORT", 17100),
             cassandra_jmx_port=_env_int("ETL_STACK_CASSANDRA_JMX_PORT", 17299),
+            parallelism=_env_int("ETL_STACK_PARALLELISM", default_parallelism()),
         )
 
     # -- where things are -------------------------------------------------------------------------
@@ -190,6 +206,7 @@ class StackConfig:
         return {
             "AIRFLOW_HOME": str(self.airflow_home),
             "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__PARALLELISM": str(self.parallelism),
             "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
             "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
@@ -224,9 +241,19 @@ class StackConfig:
                 "SPARK_MASTER_OPTS": f"{env.get('SPARK_MASTER_OPTS', '')} -Dspark.master.rest.enabled=false".strip(),
                 "PYSPARK_PYTHON": sys.executable,
                 "PYSPARK_DRIVER_PYTHON": sys.executable,
+                "PYTHONWARNINGS": ",".join(filter(None, [QUIET_WARNINGS, env.get("PYTHONWARNINGS")])),
             }
         )
         return env
+
+    def shell_env(self) -> list[str]:
+        """`export` lines for `eval "$(scripts/stack.sh env)"`: the deployment's settings, and the
+        venv's `airflow` first on the PATH. Not ETL_STACK_DIR: `down` would take the shell for one of
+        the stack's processes."""
+        venv_bin = str(Path(sys.executable).parent)
+        env = {**self.airflow_env(), "PYTHONWARNINGS": QUIET_WARNINGS}
+        lines = [f"export {key}={shlex.quote(value)}" for key, value in env.items()]
+        return [*lines, f'export PATH={shlex.quote(venv_bin)}:"$PATH"']
 
     # -- the processes ----------------------------------------------------------------------------
     def services(self, spark_home: str) -> list[Service]:

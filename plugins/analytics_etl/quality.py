@@ -86,9 +86,12 @@ class GateFailure:
     unexpected_count: int | None
     element_count: int | None
     sample: str
+    expected: str = ""  # the bounds it holds the values to, e.g. "between 0 and 100"
 
     def describe(self) -> str:
         on = f" on {', '.join(self.columns)}" if self.columns else ""
+        if self.expected:
+            on += f" (expected {self.expected})"
         if self.unexpected_count is not None and self.element_count is not None:
             what = f"failed for {self.unexpected_count} of {self.element_count} rows"
         else:
@@ -344,7 +347,33 @@ def _failure(table: str, result: ExpectationValidationResult) -> GateFailure:
         unexpected_count=details.get("unexpected_count"),
         element_count=details.get("element_count"),
         sample=_sample(details, result.exception_info or {}),
+        expected=expected_bounds(kwargs),
     )
+
+
+def expected_bounds(kwargs: Mapping[str, Any]) -> str:
+    """What an expectation holds the values to, in words an operator reads beside the failure:
+    "between 0 and 100", "in {a, b}", "matching ^[0-9]+$"; "" when its arguments say nothing more."""
+    parts = []
+    low, high = kwargs.get("min_value"), kwargs.get("max_value")
+    if low is not None and high is not None:
+        parts.append(f"between {_show(low)} and {_show(high)}")
+    elif low is not None:
+        parts.append(f"{'>' if kwargs.get('strict_min') else '>='} {_show(low)}")
+    elif high is not None:
+        parts.append(f"{'<' if kwargs.get('strict_max') else '<='} {_show(high)}")
+    if kwargs.get("value_set") is not None:
+        parts.append("in {" + ", ".join(_show(v) for v in kwargs["value_set"]) + "}")
+    for key, words in (("regex", "matching"), ("type_", "of type"), ("max_bytes", "at most (bytes)")):
+        if kwargs.get(key) is not None:
+            parts.append(f"{words} {kwargs[key]}")
+    if kwargs.get("column_A") and kwargs.get("column_B"):
+        sign = ">=" if kwargs.get("or_equal") else ">"
+        parts.append(f"{kwargs['column_A']} {sign} {kwargs['column_B']}")
+    mostly = kwargs.get("mostly")
+    if parts and mostly is not None and mostly < 1:
+        parts.append(f"for at least {mostly:.0%} of rows")
+    return " ".join(parts)
 
 
 def _columns(kwargs: Mapping[str, Any]) -> tuple[str, ...]:
@@ -360,8 +389,8 @@ def _sample(details: Mapping[str, Any], exception_info: Mapping[str, Any]) -> st
     if message:
         return f"error: {message}"
     values = details.get("partial_unexpected_list")
-    if values:
-        return "e.g. " + ", ".join(_show(v) for v in values[:_SAMPLE_SIZE])
+    if values:  # GX lists a value once per row: 250 three times says less than 250 and two others
+        return "e.g. " + ", ".join(list(dict.fromkeys(_show(v) for v in values))[:_SAMPLE_SIZE])
     if "observed_value" in details:
         return f"observed {_show(details['observed_value'])}"
     return ""
@@ -377,8 +406,18 @@ def _exception_message(exception_info: Mapping[str, Any]) -> str:
 
 
 def _show(value: Any) -> str:
-    text = json.dumps(value, sort_keys=True, default=_json_default)
+    """A value as JSON, numbers rounded to what a reader compares (106.17, not 106.1675; 250, not 250.0)."""
+    text = json.dumps(_rounded(value), sort_keys=True, default=_json_default)
     return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _rounded(value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, float | decimal.Decimal):
+        return value
+    value = float(value)
+    # Two decimals, but a small value keeps three significant digits: -0.004 must not read as 0.
+    value = round(value, 2) if abs(value) >= 1 else float(f"{value:.3g}")
+    return int(value) if value.is_integer() else value
 
 
 def _json_default(value: Any) -> Any:

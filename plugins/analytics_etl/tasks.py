@@ -156,10 +156,8 @@ def validate_outputs(run: dict[str, str]) -> dict[str, Any]:
     log.info("validation result: %s", result.result_path)
     log.info("data docs: %s", result.data_docs_index)
     if not result.success:
-        raise AirflowFailException(
-            "validation failed, nothing was loaded:\n"
-            f"{result.summary()}\nresult: {result.result_path}\ndata docs: {result.data_docs_index}"
-        )
+        # summary() already ends with the result and data docs paths: once in the log, record and mail.
+        raise AirflowFailException(f"validation failed, nothing was loaded:\n{result.summary()}")
     log.info("%s", result.summary())
     return {"result": str(result.result_path), "data_docs": str(result.data_docs_index)}
 

@@ -89,6 +89,18 @@ def quarantine_counts(stack: Stack, day: str) -> Counter:
     )
 
 
+def quarantine_files(stack: Stack, day: str) -> dict[str, set[str]]:
+    """reason -> the drop files its quarantined rows came from."""
+    folder = stack.cfg.data_dir / "quarantine" / "user_events" / f"date={day}"
+    files: dict[str, set[str]] = {}
+    for part in folder.glob("part-*.json"):
+        for line in part.read_text().splitlines():
+            if line.strip():
+                row = json.loads(line)
+                files.setdefault(row["reason"], set()).add(Path(row["source_file"]).name)
+    return files
+
+
 def raw_get(stack: Stack, path: str, token: str | None = None, cookie: str | None = None) -> tuple[int, str]:
     """GET `path` exactly as written (no client-side normalisation of `..` or `%2F`)."""
     url = urlsplit(stack.cfg.api_url)
@@ -209,12 +221,16 @@ def check_rejects(frame, stack: Stack, record: dict) -> None:
     shown = {rows.nth(i).get_attribute("data-reason"): number(rows.nth(i).locator(".count").inner_text())
              for i in range(rows.count())}  # fmt: skip
     assert shown == expected
+    files = quarantine_files(stack, day)
     for reason in expected:
         sample = frame.locator(f"table.samples[data-reason='{reason}'] tbody tr")
         assert 1 <= sample.count() <= 5, reason
         cells = sample.first.locator("td")
         assert cells.nth(0).inner_text().startswith("events_")  # the drop file
         assert number(cells.nth(1).inner_text()) >= 1  # its line
+        # Spread across the files (and formats) the reason occurs in, not five rows of the first one.
+        shown_files = {sample.nth(i).locator("td").nth(0).inner_text() for i in range(sample.count())}
+        assert len(shown_files) == min(5, len(files[reason])), (reason, shown_files, files[reason])
 
 
 def test_a_good_runs_tabs_show_the_passed_gate_and_its_rejects(stack, runs, browser_page):
@@ -239,17 +255,39 @@ def test_a_gate_failed_runs_tabs_put_the_failed_expectation_first(stack, runs, b
     assert result["success"] is False and result["failures"]
     frame = open_tab(page, stack, record["run_id"], "Data quality")
     frame.get_by_text("Gate FAILED").wait_for(timeout=30_000)
+    # A manual run of an old day is not the nightly promise: no deadline, so no red "Missed" badge.
+    page.get_by_text("Deadline", exact=True).first.wait_for(timeout=30_000)
+    page.get_by_text("Met", exact=True).first.wait_for(timeout=30_000)  # Airflow's word for "none missed"
+    assert page.get_by_text("Missed", exact=True).count() == 0
+    assert page.get_by_text("after deadline").count() == 0
     rows = frame.locator("table.failures tr.failure")
     assert rows.count() == len(result["failures"])
     shown = {(rows.nth(i).locator("td").nth(0).inner_text(), rows.nth(i).locator(".columns").inner_text(),
               number(rows.nth(i).locator(".unexpected").inner_text())) for i in range(rows.count())}  # fmt: skip
     assert shown == {(f["table"], ", ".join(f["columns"]), f["unexpected_count"]) for f in result["failures"]}
     assert any("score" in columns for _, columns, _ in shown)  # the 250s are what broke it
+    # Beside each failure, the bounds it broke, and a sample without repeats or long decimals.
+    expected = [rows.nth(i).locator(".expected").inner_text() for i in range(rows.count())]
+    assert "daily_user_stats" not in expected and any(
+        re.fullmatch(r"\w*score between 0 and 100", text) for text in expected
+    ), expected
+    for i in range(rows.count()):
+        sample = rows.nth(i).locator("td").last.inner_text().removeprefix("e.g. ")
+        values = [v.strip() for v in sample.split(",")]
+        assert len(values) == len(set(values)) and not re.search(r"\.\d{3,}", sample), sample
     first_failed = result["failures"][0]["table"]
     assert frame.locator("table.tables tbody tr").first.locator("td").first.inner_text() == first_failed
     assert frame.locator(".gx-table").inner_text() == first_failed  # its GX page is the one shown
     frame.frame_locator("iframe.gx").locator("body").get_by_text(first_failed).first.wait_for(timeout=30_000)
     page.screenshot(path=str(SCREENSHOTS / "ui_failed_run_data_quality.png"))
+
+    # Another output's "page" link: the heading names the page now shown.
+    other = frame.locator("table.tables tbody tr").last
+    other_table = other.locator("td").first.inner_text()
+    assert other_table != first_failed
+    other.locator("a.page").click()
+    frame.locator(".gx-table", has_text=other_table).wait_for(timeout=30_000)
+    frame.frame_locator("iframe.gx").locator("body").get_by_text(other_table).first.wait_for(timeout=30_000)
 
     frame = open_tab(page, stack, record["run_id"], "Rejects")
     check_rejects(frame, stack, record)
@@ -265,12 +303,9 @@ def test_the_history_page_charts_both_days_and_each_point_opens_its_run(stack, r
     nav.first.click()
     frame = page.frame_locator("iframe[title='ETL history']")
     frame.locator("h1").wait_for(timeout=60_000)
-    # The scheduled run of yesterday may hold the latest date: look at the days of this test.
-    frame.locator("input[name=end]").fill(BAD_DAY)
-    frame.get_by_role("button", name="Show").click()
-    frame.get_by_text(f"up to {BAD_DAY}").or_(
-        frame.locator(f"input[name=end][value='{BAD_DAY}']")
-    ).first.wait_for()
+    # The page opens on the latest day with a finished run, not on the scheduled run of yesterday
+    # still waiting for its drop.
+    assert frame.locator("input[name=end]").input_value() == BAD_DAY
     charts = frame.locator("svg.chart")
     assert charts.count() == 4
     assert [charts.nth(i).get_attribute("aria-label") for i in range(4)] == [
@@ -285,6 +320,20 @@ def test_the_history_page_charts_both_days_and_each_point_opens_its_run(stack, r
     outcomes = charts.nth(3).locator("rect.outcome")
     assert [outcomes.nth(i).get_attribute("class") for i in range(2)] == ["outcome passed", "outcome failed"]
     page.screenshot(path=str(SCREENSHOTS / "ui_history.png"), full_page=True)
+
+    # Any date a person can type gives a page; what is no date gets a 400 saying so.
+    frame.locator("input[name=end]").fill("0001-01-01")
+    frame.get_by_role("button", name="Show").click()
+    frame.locator("input[name=end][value='0001-01-01']").wait_for()
+    assert frame.locator("svg.chart").count() == 4
+    token = stack.token()
+    for typed in ("0001-01-01", "9999-12-31"):
+        assert raw_get(stack, f"{PREFIX}/history?end={typed}", token=token)[0] == 200, typed
+    for typed in ("2024-02-30", "yesterday", "99999-01-01"):
+        status, body = raw_get(stack, f"{PREFIX}/history?end={typed}", token=token)
+        assert status == 400 and "is not a date" in body and "Traceback" not in body, (typed, status)
+    page.go_back()
+    frame.locator(f"input[name=end][value='{BAD_DAY}']").wait_for()
 
     charts.nth(3).locator("a").nth(1).click()  # the failed day's square
     page.wait_for_url(

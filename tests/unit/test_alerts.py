@@ -5,10 +5,11 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from airflow.utils.types import DagRunType
 
 from analytics_etl import settings
 from analytics_etl.alerts.callbacks import describe_day, late_alert
-from analytics_etl.alerts.deadline import deadline_for
+from analytics_etl.alerts.deadline import deadline_for, promised
 from analytics_etl.alerts.message import FAILED, LATE, Alert, format_delay, render_html, render_text, run_url
 
 pytestmark = pytest.mark.unit
@@ -85,19 +86,26 @@ def test_the_day_comes_from_the_conf_else_the_schedule_and_a_bad_one_is_named():
     )
 
 
-def test_a_missed_deadline_mails_for_a_running_run_only():
-    context = {"dag_run": dag_run(), "deadline": {"deadline_time": "2024-01-18T06:00:00+00:00"}}
+def test_a_missed_deadline_mails_for_a_running_scheduled_run_only():
+    scheduled = dag_run(run_type="scheduled", conf={}, data_interval_start="2024-01-17T00:00:00+00:00")
+    context = {"dag_run": scheduled, "deadline": {"deadline_time": "2024-01-18T06:00:00+00:00"}}
     alert = late_alert(context, now=dt.datetime(2024, 1, 18, 7, 30, tzinfo=dt.UTC))
     assert alert.day == "2024-01-17" and alert.late_by == dt.timedelta(hours=1, minutes=30)
     # A run that failed before its deadline was mailed as failed; its deadline adds nothing.
-    assert late_alert({**context, "dag_run": dag_run(state="failed")}) is None
-    # A backfill created after the deadline is late by construction: logged, not mailed.
-    backfill = dag_run(run_type="backfill", queued_at="2024-03-01T10:00:00+00:00")
-    assert late_alert({**context, "dag_run": backfill}) is None
-    assert (
-        late_alert({**context, "dag_run": {**backfill, "queued_at": "2024-01-18T02:00:05+00:00"}}) is not None
-    )
-    assert late_alert({**context, "dag_run": dag_run(queued_at="2024-03-01T10:00:00+00:00")}) is not None
+    assert late_alert({**context, "dag_run": {**scheduled, "state": "failed"}}) is None
+    # A manual rerun or a backfill of an old day is never late (a deadline left from before the rule).
+    for run_type in ("manual", "backfill", "asset_triggered"):
+        assert late_alert({**context, "dag_run": dag_run(run_type=run_type)}) is None, run_type
+
+
+def test_only_the_scheduled_run_of_yesterday_is_promised_a_deadline():
+    today = dt.date(2026, 12, 6)
+    assert promised("scheduled", dt.date(2026, 12, 5), today)
+    assert promised(DagRunType.SCHEDULED, dt.date(2026, 12, 5), today)
+    assert not promised("scheduled", dt.date(2026, 12, 3), today)  # created days late: not the promise
+    for run_type in ("manual", "backfill", DagRunType.MANUAL):
+        assert not promised(run_type, dt.date(2026, 12, 5), today), run_type
+        assert not promised(run_type, dt.date(2024, 1, 16), today), run_type
 
 
 def test_the_deadline_is_etl_deadline_on_the_next_day():

@@ -13,7 +13,7 @@ from airflow.models.connection import Connection
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "scripts"))
-from stack_config import AIRFLOW_SERVICES, SPARK_POOL, StackConfig  # noqa: E402
+from stack_config import AIRFLOW_SERVICES, SPARK_POOL, StackConfig, default_parallelism  # noqa: E402
 
 pytestmark = pytest.mark.unit
 
@@ -129,3 +129,19 @@ def test_the_pool_is_the_one_the_dag_uses():
     from analytics_etl.spark import SPARK_POOL as dag_pool
 
     assert dag_pool == SPARK_POOL
+
+
+def test_airflow_is_sized_to_the_machine_not_to_its_default_of_32(compose, stack, monkeypatch, tmp_path):
+    """LocalExecutor forks `parallelism` workers: on two cores, 4, not 32; ETL_STACK_PARALLELISM sets it."""
+    assert [default_parallelism(n) for n in (1, 2, 4, 16)] == [4, 4, 8, 32]
+    assert stack.airflow_env()["AIRFLOW__CORE__PARALLELISM"] == str(default_parallelism(2))
+    monkeypatch.delenv("ETL_STACK_PARALLELISM", raising=False)
+    monkeypatch.setenv("ETL_STACK_DIR", str(tmp_path))  # its secrets are generated there
+    assert StackConfig.from_env().airflow_env()["AIRFLOW__CORE__PARALLELISM"] == str(default_parallelism())
+    monkeypatch.setenv("ETL_STACK_PARALLELISM", "6")
+    assert StackConfig.from_env().parallelism == 6
+    # compose: the same knob, with the two-core default.
+    assert (
+        airflow_env(compose)["AIRFLOW__CORE__PARALLELISM"]
+        == f"${{ETL_STACK_PARALLELISM:-{default_parallelism(2)}}}"
+    )

@@ -22,6 +22,7 @@ from analytics_etl.quality import (
     _columns,
     _sample,
     expectation_parameters,
+    expected_bounds,
     week_start,
 )
 
@@ -81,7 +82,7 @@ def test_columns_of_each_kind_of_expectation() -> None:
 
 def test_sample_prefers_an_error_then_unexpected_values_then_the_observed_value() -> None:
     values = {"partial_unexpected_list": [Decimal("250.00"), dt.date(2024, 1, 16), 3, 4], "observed_value": 1}
-    assert _sample(values, {}) == 'e.g. 250.0, "2024-01-16", 3'
+    assert _sample(values, {}) == 'e.g. 250, "2024-01-16", 3'
     assert _sample({"observed_value": "int64"}, {}) == 'observed "int64"'
     assert _sample({}, {}) == ""
     flat = {"raised_exception": True, "exception_message": "column view_count not found\ntrace"}
@@ -90,6 +91,36 @@ def test_sample_prefers_an_error_then_unexpected_values_then_the_observed_value(
     assert _sample({}, nested) == "error: boom"
     compound = {"partial_unexpected_list": [{"hour": 3, "page": "/a"}]}
     assert _sample(compound, {}) == 'e.g. {"hour": 3, "page": "/a"}'
+
+
+def test_samples_are_distinct_and_rounded() -> None:
+    repeated = {"partial_unexpected_list": [250.0, 250.0, Decimal("250.00"), 106.1675, -0.00412, 7]}
+    assert _sample(repeated, {}) == "e.g. 250, 106.17, -0.00412"
+
+
+def test_expected_bounds_say_what_the_values_are_held_to() -> None:
+    assert expected_bounds({"column": "average_score", "min_value": 0.0, "max_value": 100.0}) == (
+        "between 0 and 100"
+    )
+    assert expected_bounds({"min_value": 1, "strict_min": True, "mostly": 0.95}) == (
+        "> 1 for at least 95% of rows"
+    )
+    assert expected_bounds({"max_value": 23.0}) == "<= 23"
+    assert expected_bounds({"value_set": ["click", "view"]}) == 'in {"click", "view"}'
+    assert expected_bounds({"regex": "^[0-9]+$"}) == "matching ^[0-9]+$"
+    assert expected_bounds({"column_A": "last_seen", "column_B": "first_seen", "or_equal": True}) == (
+        "last_seen >= first_seen"
+    )
+    assert expected_bounds({"column": "user_id"}) == ""
+
+
+def test_a_failure_names_its_bounds() -> None:
+    failure = GateFailure("daily_user_stats", "expect_column_values_to_be_between", ("average_score",), 1, 3,
+                          "e.g. 250", "between 0 and 100")  # fmt: skip
+    assert failure.describe() == (
+        "daily_user_stats: expect_column_values_to_be_between on average_score (expected between 0 and 100)"
+        " failed for 1 of 3 rows (e.g. 250)"
+    )
 
 
 def test_summary_names_table_expectation_column_and_count(tmp_path: Path) -> None:

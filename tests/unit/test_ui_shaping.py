@@ -94,23 +94,60 @@ def test_reasons_come_from_the_record_most_frequent_first_with_their_samples():
     assert len(sample.raw) == shaping.RAW_SHOWN and sample.raw.endswith("…")
 
 
-def test_sampling_keeps_the_first_rows_of_each_reason_in_file_order_and_stops_early():
+def test_sampling_spreads_each_reason_across_files_and_stops_early():
     consumed = []
 
     def rows():
-        for item in [row("duplicate", "b.csv", 9), row("malformed", "a.jsonl", 7), row("duplicate", "a.jsonl", 4),
-                     row("out_of_window", "a.jsonl", 1), row("malformed", "a.jsonl", 2), row("duplicate", "c", 1)]:  # fmt: skip
+        for item in [row("duplicate", "a.jsonl", 4), row("duplicate", "a.jsonl", 5), row("malformed", "a.jsonl", 7),
+                     row("duplicate", "a.jsonl", 6), row("out_of_window", "a.jsonl", 1),
+                     row("malformed", "a.jsonl", 2), row("duplicate", "b.csv", 9), row("malformed", "c.parquet", 1),
+                     row("duplicate", "c.parquet", 3)]:  # fmt: skip
             consumed.append(item)
             yield item
 
     found = shaping.sample_by_reason(rows(), ["duplicate", "malformed"], per_reason=2)
+    # Not the first two rows of a.jsonl: one from each of the first files met, in file order.
     assert [(r["source_file"], r["line_number"]) for r in found["duplicate"]] == [
         ("a.jsonl", 4),
         ("b.csv", 9),
     ]
-    assert [r["line_number"] for r in found["malformed"]] == [2, 7]
+    assert [(r["source_file"], r["line_number"]) for r in found["malformed"]] == [
+        ("a.jsonl", 7),
+        ("c.parquet", 1),
+    ]
     assert "out_of_window" not in found
-    assert len(consumed) == 5  # the sixth row was never read
+    assert len(consumed) == 8  # each reason had two files by the eighth row: the ninth was never read
+
+
+def test_sampling_of_a_one_file_quarantine_stops_at_the_scan_limit():
+    consumed = []
+
+    def rows():
+        for line in range(1, 100):
+            consumed.append(line)
+            yield row("malformed", "a.jsonl", line)
+
+    found = shaping.sample_by_reason(rows(), ["malformed"], per_reason=3, scan_limit=10)
+    assert [r["line_number"] for r in found["malformed"]] == [1, 2, 3]
+    assert len(consumed) == 10
+
+
+def test_the_quality_view_shows_the_asked_tables_page_and_the_failures_bounds():
+    document = {
+        "success": False,
+        "data_docs": {"pages": {"daily_user_stats": "/d/dus.html", "page_view_stats": "/d/pvs.html"}},
+        "validation_results": [
+            {"suite_name": "daily_user_stats", "success": False},
+            {"suite_name": "page_view_stats", "success": True},
+        ],
+        "failures": [{"table": "daily_user_stats", "expectation": "expect_column_values_to_be_between",
+                      "columns": ["average_score"], "sample": "e.g. 250", "expected": "between 0 and 100"}],
+    }  # fmt: skip
+    verdict = shaping.quality(document)
+    assert verdict.failures[0].expected == "between 0 and 100"
+    assert verdict.page_of(None).table == "daily_user_stats"
+    assert verdict.page_of("page_view_stats").table == "page_view_stats"
+    assert verdict.page_of("../../etc").table == "daily_user_stats"
 
 
 def test_reject_ratio_needs_rows_read():
@@ -145,3 +182,15 @@ def test_the_window_is_ninety_days_ending_at_the_asked_or_latest_date():
     )
     assert shaping.window(dt.date(2024, 1, 18), dt.date(2024, 3, 1), 90, today)[1] == dt.date(2024, 3, 1)
     assert shaping.window(None, None, 90, today) == (today - dt.timedelta(days=89), today)
+
+
+def test_any_date_a_user_can_type_gives_a_window_or_a_named_refusal():
+    today = dt.date(2026, 11, 22)
+    assert shaping.window(None, dt.date.min, 90, today) == (dt.date.min, dt.date.min)
+    assert shaping.window(None, dt.date(1, 2, 1), 90, today) == (dt.date.min, dt.date(1, 2, 1))
+    assert shaping.window(None, dt.date.max, 90, today) == (dt.date.max - dt.timedelta(days=89), dt.date.max)
+    assert shaping.parse_end("0001-01-01") == dt.date.min
+    assert shaping.parse_end("") is None and shaping.parse_end(None) is None
+    for typed in ("2024-02-30", "yesterday", "10000-01-01", "2024-1-5x"):
+        with pytest.raises(shaping.BadDate, match="is not a date"):
+            shaping.parse_end(typed)

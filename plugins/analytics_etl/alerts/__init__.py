@@ -1,9 +1,9 @@
-"""Alerts through Airflow's notifiers: a failed run, and a run not finished by `etl_deadline` on D+1.
+"""Alerts through Airflow's notifiers: a failed run, and the nightly run not finished by `etl_deadline`.
 
   message    what a mail says (templates/ beside it), pure and tested on its own
   delivery   the SMTP provider's notifier over `smtp_default` to `etl_alert_to`; the log otherwise
   callbacks  the DAG-level failure callback and the DeadlineAlert's callback
-  deadline   the custom deadline reference `etl_deadline` on D+1
+  deadline   the custom deadline reference `etl_deadline` on D+1, for the scheduled run of yesterday only
 
 `deadline_alert()` and `on_run_failed` are what the DAG wires in; docs/alerts.md says why each piece
 runs where it does.

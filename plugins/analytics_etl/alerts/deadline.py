@@ -22,6 +22,14 @@ from analytics_etl.dates import InvalidRunDate, resolve_run_date
 log = logging.getLogger(__name__)
 
 
+def promised(run_type: Any, day: dt.date, today: dt.date) -> bool:
+    """Whether a run carries the deadline: the scheduled run of yesterday only (contract section 6).
+    A manual run or rerun, a backfill, or a scheduled run created days late (the scheduler was down)
+    is not the nightly promise: were it given a deadline, an old day would be late from its first
+    second (a "late" mail seconds after the trigger, a red "Missed" badge in the UI)."""
+    return str(getattr(run_type, "value", run_type)) == "scheduled" and day >= today - dt.timedelta(days=1)
+
+
 def deadline_for(day: dt.date, time_of_day: dt.time) -> dt.datetime:
     """`time_of_day` UTC on D+1."""
     return dt.datetime.combine(day + dt.timedelta(days=1), time_of_day, tzinfo=dt.UTC)
@@ -59,7 +67,9 @@ def deadline_time_of_day(session: Any) -> dt.time:
 class EtlDayDeadline(BaseDeadlineReference):
     """`etl_deadline` on D+1, D being the day the run processes (the `date` conf, else the schedule's day).
 
-    A run without a valid date gets no deadline: it fails at `resolve_run`, and that failure alerts.
+    Only the scheduled run of yesterday gets one (`promised`): returning None here is how Airflow is
+    told to create no deadline for a run. A run without a valid date gets none either: it fails at
+    `resolve_run`, and that failure alerts.
     """
 
     required_kwargs = {"dag_id", "run_id"}
@@ -76,6 +86,11 @@ class EtlDayDeadline(BaseDeadlineReference):
                 return None
             requested = (run.conf or {}).get("date")
             day = resolve_run_date(requested, run.data_interval_start, run.run_after, run.run_type)
+            if not promised(run.run_type, day, dt.datetime.now(dt.UTC).date()):
+                log.info(
+                    "run %s (%s, day %s) is not the nightly run: no deadline", run.run_id, run.run_type, day
+                )
+                return None
             return deadline_for(day, deadline_time_of_day(session))
         except InvalidRunDate:
             return None

@@ -37,7 +37,9 @@ def _no_record(request: Request, run_id: str) -> Response:
 
 
 @router.get("/dags/{dag_id}/runs/{run_id}/quality")
-def quality(request: Request, dag_id: str, run_id: str) -> Response:
+def quality(request: Request, dag_id: str, run_id: str, table: str | None = None) -> Response:
+    """The gate's verdict, and the GX data docs page of `table` (a "page" link), else of the first
+    failed table: the heading names the page shown."""
     if dag_id != DAG_ID:
         return _not_ours(request, dag_id)
     record = store.run(run_id)
@@ -48,11 +50,12 @@ def quality(request: Request, dag_id: str, run_id: str) -> Response:
     verdict = shaping.quality(document) if document else None
     pages = {}
     if verdict:
-        for table in verdict.tables:
-            relative = store.data_docs_relative(root, table.page)
+        for output in verdict.tables:
+            relative = store.data_docs_relative(root, output.page)
             if relative:
-                pages[table.table] = f"data-docs/{quote(relative)}"
-    return page(request, "quality.html", record=record, verdict=verdict, pages=pages,
+                pages[output.table] = f"data-docs/{quote(relative)}"
+    shown = verdict.page_of(table) if verdict else None
+    return page(request, "quality.html", record=record, verdict=verdict, pages=pages, shown=shown,
                 run_link=run_href(request, run_id))  # fmt: skip
 
 
@@ -76,8 +79,12 @@ def rejects(request: Request, dag_id: str, run_id: str) -> Response:
 
 
 @router.get("/history")
-def history(request: Request, end: Annotated[dt.date | None, Query()] = None) -> Response:
-    start, last = shaping.window(store.latest_date(DAG_ID), end, HISTORY_DAYS, dt.date.today())
+def history(request: Request, end: Annotated[str | None, Query()] = None) -> Response:
+    try:
+        asked = shaping.parse_end(end)
+    except shaping.BadDate as err:  # a clear answer, not FastAPI's JSON 422
+        return page(request, "message.html", 400, title="Not a date", message=str(err))
+    start, last = shaping.window(store.latest_date(DAG_ID), asked, HISTORY_DAYS, dt.date.today())
     points = shaping.history(store.history(DAG_ID, start, last))
     return page(request, "history.html", start=start, end=last, points=points,
                 charts=_charts(request, start, last, points),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import zip_longest
 from typing import Any
 
 from analytics_etl.quality import GateFailure  # the gate's own record of a failed expectation
@@ -36,6 +37,10 @@ class Quality:
         """The page to show at once: the first failed table's, else the first table's."""
         return next((t for t in self.tables if t.page), None)
 
+    def page_of(self, table: str | None) -> TableVerdict | None:
+        """The page asked for (a table's "page" link), else `first_page`."""
+        return next((t for t in self.tables if t.page and t.table == table), None) or self.first_page
+
 
 def quality(document: Mapping[str, Any]) -> Quality:
     """The verdict of `checkpoint_result.json` (written by `analytics_etl.quality.run_gate`)."""
@@ -64,6 +69,7 @@ def quality(document: Mapping[str, Any]) -> Quality:
             unexpected_count=f.get("unexpected_count"),
             element_count=f.get("element_count"),
             sample=f.get("sample") or "",
+            expected=f.get("expected") or "",  # absent from the results of runs before issue 22
         )
         for f in document.get("failures") or []
     ]
@@ -118,23 +124,41 @@ def _reject(row: Mapping[str, Any]) -> Reject:
     )
 
 
+SCAN_LIMIT = 200_000  # quarantined rows read at most for a spread sample, once every reason has one
+
+
 def sample_by_reason(
-    rows: Iterable[Mapping[str, Any]], wanted: Iterable[str], per_reason: int
+    rows: Iterable[Mapping[str, Any]], wanted: Iterable[str], per_reason: int, scan_limit: int = SCAN_LIMIT
 ) -> dict[str, list[Mapping[str, Any]]]:
-    """The first `per_reason` rows of each wanted reason, in file and line order; stops reading as
-    soon as every wanted reason has its sample (a quarantine can hold millions of rows)."""
-    missing = {reason: per_reason for reason in wanted}
-    found: dict[str, list[Mapping[str, Any]]] = {}
-    for row in rows:
-        reason = row.get("reason")
-        if missing.get(reason, 0) <= 0:
+    """Up to `per_reason` rows of each wanted reason, spread across the source files (and so across
+    the drop's formats): the first row of each file, then the second, files in name order; shown in
+    file and line order. Reading stops once every reason has rows from `per_reason` files, or has a
+    full sample and `scan_limit` rows were read (a quarantine can hold millions of rows)."""
+    wanted = set(wanted)
+    by_file: dict[str, dict[str, list[Mapping[str, Any]]]] = {reason: {} for reason in wanted}
+
+    def spread_enough(read: int) -> bool:
+        return all(
+            len(files) >= per_reason or (read >= scan_limit and sum(map(len, files.values())) >= per_reason)
+            for files in by_file.values()
+        )
+
+    for read, row in enumerate(rows, start=1):
+        files = by_file.get(row.get("reason"))
+        if files is None:
             continue
-        found.setdefault(reason, []).append(row)
-        missing[reason] -= 1
-        if not any(missing.values()):
+        bucket = files.setdefault(str(row.get("source_file")), [])
+        if len(bucket) < per_reason:
+            bucket.append(row)
+        if spread_enough(read):
             break
-    for reason in found:
-        found[reason].sort(key=lambda r: (str(r.get("source_file")), r.get("line_number") or 0))
+    found = {}
+    for reason, files in by_file.items():
+        if not files:
+            continue
+        rounds = zip_longest(*(files[name] for name in sorted(files)))
+        chosen = [row for layer in rounds for row in layer if row is not None][:per_reason]
+        found[reason] = sorted(chosen, key=lambda r: (str(r.get("source_file")), r.get("line_number") or 0))
     return found
 
 
@@ -186,7 +210,23 @@ def history(rows: Iterable[Mapping[str, Any]]) -> list[Point]:
 
 
 def window(latest: dt.date | None, end: dt.date | None, days: int, today: dt.date) -> tuple[dt.date, dt.date]:
-    """The `days` days shown: ending at `end` when asked, else at the latest recorded date (so a
-    backfill of old dates is on the page), else today."""
+    """The `days` days shown: ending at `end` when asked, else at the latest date with a finished run
+    (so a backfill of old dates is on the page), else today. Near year 1 the window is shorter
+    rather than an error: any date a user can type gives a page."""
     last = end or latest or today
-    return last - dt.timedelta(days=days - 1), last
+    return last - dt.timedelta(days=min(days - 1, (last - dt.date.min).days)), last
+
+
+class BadDate(ValueError):
+    """A requested date that is not a calendar date."""
+
+
+def parse_end(raw: str | None) -> dt.date | None:
+    """The `end` a user typed (YYYY-MM-DD), None when empty; BadDate, naming it, otherwise."""
+    if raw is None or not raw.strip():
+        return None
+    try:
+        return dt.date.fromisoformat(raw.strip())
+    except ValueError:
+        shown = raw if len(raw) <= 40 else raw[:39] + "…"
+        raise BadDate(f"{shown!r} is not a date: give one as YYYY-MM-DD, e.g. 2024-01-15") from None
