@@ -231,14 +231,15 @@ def _theirs(table, user_ids: Collection[str]):
     import pyarrow.compute as pc
 
     mask = pa.array([False] * table.num_rows, pa.bool_())
+    # One RE2 pass per text column, however many users (the replay passes every erased one).
+    mentions = "|".join(re.escape(user) for user in sorted(user_ids))
     for name in table.column_names:
         column = table.column(name)
         if name in USER_COLUMNS:
             ids = pc.utf8_lower(pc.utf8_trim_whitespace(column.cast("string")))
             mask = pc.or_(mask, pc.is_in(ids, value_set=pa.array(sorted(user_ids), pa.string())))
         elif pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
-            for user in user_ids:
-                mask = pc.or_(mask, pc.match_substring(column, user, ignore_case=True))
+            mask = pc.or_(mask, pc.match_substring_regex(column, mentions, ignore_case=True))
     return pc.fill_null(mask, False)
 
 
@@ -258,7 +259,10 @@ def rewrite_parquet(path: Path, user_ids: Collection[str]) -> int:
 
 
 def _kept_lines(lines: list[str], user_ids: Collection[str]) -> list[str]:
-    return [line for line in lines if not any(u in line.lower() for u in user_ids)]
+    if not user_ids:
+        return lines
+    mentions = re.compile("|".join(re.escape(u) for u in sorted(user_ids)), re.IGNORECASE)
+    return [line for line in lines if not mentions.search(line)]
 
 
 def rewrite_lines(path: Path, user_ids: Collection[str]) -> int:
