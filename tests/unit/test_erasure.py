@@ -155,12 +155,13 @@ def test_rows_that_mention_the_user_in_a_text_column_go_too(tmp_path):
     root = tmp_path / "data"
     part = parquet(
         root / "staging" / RUN / "events" / "part-0.parquet",
-        user_id=[None, OTHER, OTHER],
-        raw=[f'{{"user_id": "{U.upper()}", "x": 1', '{"user_id": "other"}', None],
+        user_id=[None, OTHER, OTHER, U],
+        raw=[f'{{"user_id": "{U.upper()}", "x": 1', '{"user_id": "other"}', None, None],
+        page=["/a", None, "/c", None],  # NULLs elsewhere in the row never hide the user
     )
     done = erase_files(root, U)
     assert pq.read_table(part).column("user_id").to_pylist() == [OTHER, OTHER]
-    assert done.rows_removed["staging"] == 1
+    assert done.rows_removed["staging"] == 2
 
 
 def test_gzipped_lines_lose_the_user(tmp_path):

@@ -237,10 +237,13 @@ def _theirs(table, user_ids: Collection[str]):
         column = table.column(name)
         if name in USER_COLUMNS:
             ids = pc.utf8_lower(pc.utf8_trim_whitespace(column.cast("string")))
-            mask = pc.or_(mask, pc.is_in(ids, value_set=pa.array(sorted(user_ids), pa.string())))
+            hits = pc.is_in(ids, value_set=pa.array(sorted(user_ids), pa.string()))
         elif pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
-            mask = pc.or_(mask, pc.match_substring_regex(column, mentions, ignore_case=True))
-    return pc.fill_null(mask, False)
+            hits = pc.match_substring_regex(column, mentions, ignore_case=True)
+        else:
+            continue
+        mask = pc.or_(mask, pc.fill_null(hits, False))  # a NULL value mentions nobody
+    return mask
 
 
 def rewrite_parquet(path: Path, user_ids: Collection[str]) -> int:
