@@ -37,7 +37,7 @@ from analytics_etl.spark import SPARK_CONF, SPARK_POOL, SparkJobOperator
 from analytics_etl.timetable import DailyAfterCutoffTimetable
 
 
-def spark_job(task_id: str, py_files, error_file, sized_by, **options) -> SparkJobOperator:
+def spark_job(task_id: str, py_files, error_file, sized_by, run_staging, **options) -> SparkJobOperator:
     """spark_jobs/<task_id>.py on the `spark_default` master, in the Spark pool, its JIT chosen by the
     size of `sized_by`; each option becomes `--option-name value`."""
     return SparkJobOperator(
@@ -51,6 +51,7 @@ def spark_job(task_id: str, py_files, error_file, sized_by, **options) -> SparkJ
         ],
         error_file=error_file,
         sized_by=sized_by,
+        run_staging=run_staging,
         conf=SPARK_CONF,
         pool=SPARK_POOL,
     )
@@ -96,7 +97,7 @@ def daily_analytics_etl():
 
     # One Spark application computes everything of the day (a spark-submit costs seconds of start-up).
     outputs = spark_job(
-        "daily_outputs", packaged, run["spark_error"], run["drop_folder"],
+        "daily_outputs", packaged, run["spark_error"], run["drop_folder"], run["staging"],
         date=run["date"], drop_folder=run["drop_folder"],
         users=run["users"], progress=run["progress_week"], events_out=run["events"],
         quarantine=run["quarantine"], report=run["ingest_report"], scratch=run["ingest_scratch"],

@@ -49,6 +49,22 @@ class RunRecord:
         self._execute("finish", status=status, failed_task=failed_task, error=(error or "")[:4000] or None)
 
 
+def running_others(conn: Any, run_id: str, date: str) -> list[tuple[str, str]]:
+    """(run id, dag id) of the other runs of `date` whose record says 'running'."""
+    with conn, conn.cursor() as cur:
+        cur.execute(read_sql("analytics/etl_runs/running_others.sql"), {"run_id": run_id, "date": date})
+        return [(other, dag_id) for other, dag_id in cur.fetchall()]
+
+
+def mark_abandoned(conn: Any, run_id: str, date: str, error: str) -> bool:
+    """The record of a run Airflow no longer runs, failed; False when it ended meanwhile."""
+    with conn, conn.cursor() as cur:
+        cur.execute(
+            read_sql("analytics/etl_runs/abandoned.sql"), {"run_id": run_id, "date": date, "error": error}
+        )
+        return cur.rowcount > 0
+
+
 def fetch_runs(conn: Any, date: str) -> list[dict[str, Any]]:
     """Every recorded run of `date`, newest first (for reports and tests)."""
     with conn, conn.cursor() as cur:

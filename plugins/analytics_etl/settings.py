@@ -84,6 +84,15 @@ def drop_poke_seconds() -> float:
     return _positive_seconds(VAR_DROP_POKE, 300)
 
 
+# How long an erasure waits for a job writing a run's files before it fails naming the folder
+# (docs/lifecycle.md, "Erasure"): longer than a day's Spark job, shorter than a retry's patience.
+VAR_ERASURE_LOCK_TIMEOUT = "etl_erasure_lock_timeout_seconds"
+
+
+def erasure_lock_timeout_seconds() -> float:
+    return _positive_seconds(VAR_ERASURE_LOCK_TIMEOUT, 1800)
+
+
 # Alerts (docs/alerts.md): the SMTP provider's connection, the recipients, and the time of D+1 by
 # which the run for D must have finished.
 SMTP_CONN_ID = "smtp_default"

@@ -154,11 +154,14 @@ class SparkJobOperator(SparkSubmitOperator):
     """spark-submit of one of `spark_jobs/`, with `--error-file` added to its arguments; with
     `sized_by` (a folder), C1 only when that folder holds less than `etl_spark_quick_jit_below_mb`."""
 
-    template_fields = (*SparkSubmitOperator.template_fields, "error_file", "sized_by")
+    template_fields = (*SparkSubmitOperator.template_fields, "error_file", "sized_by", "run_staging")
 
-    def __init__(self, *, error_file: str, sized_by: str | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, *, error_file: str, sized_by: str | None = None, run_staging: str | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.error_file = error_file
+        self.run_staging = run_staging  # the job writes this run's files: its writer lock is held
         self.sized_by = sized_by
 
     def _choose_jit(self) -> None:
@@ -207,6 +210,15 @@ class SparkJobOperator(SparkSubmitOperator):
         return hook
 
     def execute(self, context: Any) -> None:
+        """The job, under the run's writer lock (run_lock.py) when it writes a run's files."""
+        from analytics_etl.run_lock import writing
+
+        if not self.run_staging:
+            return self._submit(context)
+        with writing(self.run_staging):
+            return self._submit(context)
+
+    def _submit(self, context: Any) -> None:
         error_file = Path(self.error_file)
         error_file.unlink(missing_ok=True)  # a previous try's
         self.application_args = [*(self.application_args or []), ERROR_FILE_ARG, str(error_file)]

@@ -81,6 +81,13 @@ def _record(run: dict[str, str]) -> Iterator[Any]:
         conn.close()
 
 
+def _writing(run: dict[str, str]) -> Any:
+    """The run's writer lock (run_lock.py): an erasure waits while the task writes the run's files."""
+    from analytics_etl.run_lock import writing
+
+    return writing(run["staging"])
+
+
 def migrate_analytics_schema() -> list[str]:
     from analytics_etl.load_postgres import migrate
 
@@ -94,6 +101,43 @@ def migrate_analytics_schema() -> list[str]:
 def start_run_record(run: dict[str, str], dag_id: str) -> None:
     with _record(run) as record:
         record.start(dag_id)
+    reconcile_date(run)
+
+
+# A DAG run in one of these states is going on (or about to); any other has ended.
+ACTIVE_DAG_RUN_STATES = ["queued", "running"]
+
+
+def reconcile_date(run: dict[str, str]) -> list[str]:
+    """Other runs of the date that Airflow no longer runs but whose record says 'running' (a killed
+    run: its failure callback died with it) are recorded failed; returns their run ids.
+
+    Run at the start and the end of every run of the date, so a killed run is never left 'running'
+    once the date has been run again, and retention deletes its files as a superseded failed run's.
+    When Airflow cannot be asked, the record is left as it is (the run may well be going on)."""
+    from airflow.sdk import get_current_context
+
+    from analytics_etl.run_record import mark_abandoned, running_others
+
+    ti = get_current_context()["ti"]
+    reconciled = []
+    conn = _analytics()
+    try:
+        for other, dag_id in running_others(conn, run["run_id"], run["date"]):
+            try:
+                active = ti.get_dr_count(dag_id=dag_id, run_ids=[other], states=ACTIVE_DAG_RUN_STATES)
+            except Exception:
+                log.exception("could not ask Airflow whether %s is running: its record is left", other)
+                continue
+            error = f"the DAG run ended without recording it (killed?); seen by {run['run_id']}"
+            if not active and mark_abandoned(conn, other, run["date"], error):
+                log.warning(
+                    "run %s of %s is no longer running in Airflow: recorded failed", other, run["date"]
+                )
+                reconciled.append(other)
+    finally:
+        conn.close()
+    return reconciled
 
 
 def extract_source(run: dict[str, str]) -> dict[str, int]:
@@ -102,9 +146,10 @@ def extract_source(run: dict[str, str]) -> dict[str, int]:
 
     conn = connect(settings.SOURCE_CONN_ID)
     try:
-        return extract(
-            conn, Path(run["users"]), Path(run["progress_week"]), (run["week_start"], run["week_end"])
-        )
+        with _writing(run):
+            return extract(
+                conn, Path(run["users"]), Path(run["progress_week"]), (run["week_start"], run["week_end"])
+            )
     finally:
         conn.close()
 
@@ -117,8 +162,8 @@ def package_spark_jobs(run: dict[str, str]) -> str:
     from analytics_etl.defaults import SPARK_JOBS
 
     target = Path(run["staging"]) / "analytics_jobs"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    archive = shutil.make_archive(str(target), "zip", root_dir=SPARK_JOBS, base_dir="analytics_jobs")
+    with _writing(run):
+        archive = shutil.make_archive(str(target), "zip", root_dir=SPARK_JOBS, base_dir="analytics_jobs")
     log.info("packaged %s into %s", SPARK_JOBS / "analytics_jobs", archive)
     return archive
 
@@ -150,7 +195,8 @@ def validate_outputs(run: dict[str, str]) -> dict[str, Any]:
     """The gate: a failed expectation fails the run here, so no load task ever starts."""
     from analytics_etl.quality import run_gate
 
-    result = run_gate(run_paths(run), run["run_id"])
+    with _writing(run):
+        result = run_gate(run_paths(run), run["run_id"])
     with _record(run) as record:
         record.validation(result.success, str(result.result_path), str(result.data_docs_index))
     log.info("validation result: %s", result.result_path)
@@ -168,7 +214,8 @@ def keep_erased_users_out(run: dict[str, str]) -> dict[str, int]:
 
     conn = _analytics()
     try:
-        removed = enforce(run_paths(run), conn)
+        with _writing(run):
+            removed = enforce(run_paths(run), conn)
     finally:
         conn.close()
     if removed:
@@ -223,6 +270,7 @@ def _mark_assets(assets, run: dict[str, str], rows: dict[str, int]) -> None:
 def finish_run_record(run: dict[str, str]) -> None:
     with _record(run) as record:
         record.finish("success")
+    reconcile_date(run)
 
 
 def record_failure(context: Any) -> None:

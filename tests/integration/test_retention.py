@@ -12,6 +12,7 @@ import datetime as dt
 import json
 import sqlite3
 import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -249,3 +250,75 @@ def test_retention_over_a_month_of_runs_with_reruns(deployment, month):
     retention(deployment, {})
     assert files_under(data) == after
     assert len(query(deployment, "SELECT 1 FROM retention_log WHERE action = 'deleted'")) == len(deleted)
+
+
+MARK_FAILED = """
+import sys
+from sqlalchemy import select
+from airflow.api.common.mark_tasks import set_dag_run_state_to_failed
+from airflow.models.dagbag import DBDagBag
+from airflow.models.dagrun import DagRun
+from airflow.utils.session import create_session
+
+with create_session() as session:
+    run = session.scalar(select(DagRun).filter_by(dag_id=sys.argv[1], run_id=sys.argv[2]))
+    dag = DBDagBag().get_dag_for_run(run, session=session)
+    set_dag_run_state_to_failed(dag=dag, run_id=run.run_id, commit=True, session=session)
+"""
+
+
+def mark_dag_run_failed(deployment, dag_id: str, run_id: str) -> None:
+    """What the UI's "mark failed" (or the scheduler, once the killed task stops heartbeating) does;
+    `airflow dags test` has no scheduler, so a killed run stays 'running' in Airflow until then."""
+    done = subprocess.run(
+        [sys.executable, "-c", MARK_FAILED, dag_id, run_id],
+        env=deployment.env(), capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+
+
+def test_a_killed_run_is_recorded_failed_by_the_next_run_and_retention_deletes_its_files(
+    deployment, tmp_path
+):
+    from tests.integration.test_faults import BackgroundRun, _jvms
+
+    conn = deployment.source()
+    ds.load_source(conn)
+    conn.close()
+    ds.write_drop(deployment.drop_dir)
+    deployment.variables["etl_max_reject_ratio"] = "0.5"
+    data, date = deployment.data_dir, D.isoformat()
+
+    # 1. A run killed by SIGKILL while its Spark job writes: its record stays 'running'.
+    killed = BackgroundRun(deployment, date, tmp_path / "killed.log")
+    scratch = data / "staging" / f"date={date}"
+    killed.wait_until(
+        lambda: any(scratch.glob("run=*/ingest_scratch")) and _jvms(killed.seen), "the Spark ingest at work"
+    )
+    killed.kill()
+    [(killed_id, status)] = query(deployment, "SELECT run_id, status FROM etl_runs")
+    assert status == "running"
+    killed_dirs = [d for d in run_dirs(data, D, killed_id) if d.exists()]
+    assert RunPaths.build(data, data, D, killed_id).staging in killed_dirs
+    mark_dag_run_failed(deployment, "daily_analytics_etl", killed_id)
+
+    # 2. The date again: the new run records the killed one failed (Airflow no longer runs it).
+    again = deployment.trigger({"date": date})
+    assert again.returncode == 0, again.stdout[-6000:] + again.stderr[-6000:]
+    records = dict(
+        (r[0], r[1:]) for r in query(deployment, "SELECT run_id, status, ended_at, error FROM etl_runs")
+    )
+    status, ended_at, error = records.pop(killed_id)
+    assert status == "failed" and ended_at is not None and "ended without recording" in error, error
+    [(later_id, (later_status, _, _))] = records.items()
+    assert later_status == "success"
+
+    # 3. Retention, the date well inside the window: the killed run is a superseded failed run.
+    deployment.variables["etl_retention_days"] = "100000"
+    kept_before = files_under(data / "staging" / f"date={date}" / f"run={run_key(later_id)}")
+    retention(deployment, {})
+    assert [d for d in killed_dirs if d.exists()] == []
+    assert files_under(data / "staging" / f"date={date}" / f"run={run_key(later_id)}") == kept_before
+    rows = query(deployment, "SELECT DISTINCT run_key, action, reason, run_status FROM retention_log")
+    logged = [r[1:] for r in rows if r[0] == run_key(killed_id)]
+    assert logged == [("deleted", "superseded", "failed")], logged

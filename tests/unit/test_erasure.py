@@ -5,7 +5,10 @@ real cluster is exercised by tests/integration/test_erasure.py when CASSANDRA_HO
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import json
+import threading
+import time
 import uuid
 
 import pyarrow as pa
@@ -13,8 +16,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from analytics_etl.erasure import cassandra as erase_cassandra
-from analytics_etl.erasure.files import REDACTED, erase_files
+from analytics_etl.erasure.files import KEYS, REDACTED, Unreadable, erase_files
 from analytics_etl.erasure.request import InvalidUserId, parse_user_id
+from analytics_etl.run_lock import RunBusy, writing
 from tests.unit.test_cassandra_load import SINKS, Loads, MemoryStore, _user
 
 pytestmark = pytest.mark.unit
@@ -51,7 +55,7 @@ def data_dir(tmp_path):
     )
     parquet(root / "curated" / "user_engagement" / run / "part-0.parquet", user_id=[OTHER], score=[1.0])
     parquet(root / "curated" / "page_view_stats" / run / "part-0.parquet", page=["/a"], views=[3])
-    parquet(root / "staging" / run / "ingest_scratch" / "part-0.parquet", user_id=[U])  # a running job's
+    parquet(root / "staging" / run / "ingest_scratch" / "part-0.parquet", user_id=[U])  # a dead job's
     quarantine = root / "quarantine" / "user_events" / "date=2024-01-15" / "part-0.json"
     quarantine.parent.mkdir(parents=True)
     rows = [
@@ -79,13 +83,22 @@ def test_files_lose_the_user_and_nothing_else(data_dir, tmp_path):
     assert U not in quarantine.lower() and quarantine.count("\n") == 1
     result = json.loads((data_dir / "validation" / run / "daily_user_stats.json").read_text())
     assert result == {"partial_unexpected_list": [REDACTED, REDACTED, OTHER]}
-    assert done.rows_removed == {"staging": 3, "quarantine": 1, "validation_redacted": 2}
+    assert done.rows_removed == {
+        **dict.fromkeys(KEYS, 0),
+        "staging": 3,
+        "quarantine": 1,
+        "validation_redacted": 2,
+        "removed_unread": 2,
+    }
     assert sorted(done.rewritten) == sorted(
         [f"staging/{run}/users.parquet", f"staging/{run}/events/part-0.parquet",
          "quarantine/user_events/date=2024-01-15/part-0.json", f"validation/{run}/daily_user_stats.json"]
     )  # fmt: skip
-    # Untouched: other users' files, a running job's scratch, anything behind a link out of data_dir.
-    assert pq.read_table(data_dir / "staging" / run / "ingest_scratch" / "part-0.parquet").num_rows == 1
+    # The scratch of a job no longer writing the run: removed, unread (file and checksum).
+    scratch = f"staging/{run}/ingest_scratch"
+    assert done.removed == [f"{scratch}/.part-0.parquet.crc", f"{scratch}/part-0.parquet"]
+    assert not (data_dir / scratch).exists()
+    # Untouched: other users' files, anything behind a link out of data_dir.
     assert pq.read_table(tmp_path / "outside.parquet").num_rows == 1
     assert (data_dir / "curated" / "user_engagement" / run / ".part-0.parquet.crc").exists()
 
@@ -93,12 +106,112 @@ def test_files_lose_the_user_and_nothing_else(data_dir, tmp_path):
 def test_a_second_erasure_finds_nothing(data_dir):
     erase_files(data_dir, U, ["u@x.org"])
     again = erase_files(data_dir, U, ["u@x.org"])
-    assert again.rows_removed == {} and again.rewritten == []
+    assert again.rows_removed == dict.fromkeys(KEYS, 0) and again.rewritten == again.removed == []
 
 
 def test_no_data_dir_yet_is_nothing_to_do(tmp_path):
     done = erase_files(tmp_path / "never-written", U)
-    assert done.rows_removed == {} and done.rewritten == []
+    assert done.rows_removed == dict.fromkeys(KEYS, 0) and done.rewritten == []
+
+
+def test_each_change_is_recorded_as_it_is_made(data_dir):
+    seen = []
+    done = erase_files(data_dir, U, ["u@x.org"], record=lambda *change: seen.append(change))
+    totals = dict.fromkeys(KEYS, 0)
+    for rows, _, _ in seen:
+        for key, n in rows.items():
+            totals[key] += n
+    assert totals == done.rows_removed
+    assert sorted(p for _, rewritten, _ in seen for p in rewritten) == sorted(done.rewritten)
+    assert sorted(p for _, _, removed in seen for p in removed) == sorted(done.removed)
+
+
+RUN = "date=2024-01-15/run=killed_1"
+
+
+def test_what_a_killed_run_leaves_is_removed_unread_or_rewritten(tmp_path):
+    """Spark's uncommitted attempt (an empty part file), a half-written scratch, a file written aside."""
+    root = tmp_path / "data"
+    curated = root / "curated" / "daily_user_stats" / RUN
+    attempt = curated / "_temporary" / "0" / "_temporary" / "attempt_1" / "part-00000-x.snappy.parquet"
+    attempt.parent.mkdir(parents=True)
+    attempt.write_bytes(b"")  # 0 bytes: pyarrow cannot read it, and no reader ever will
+    scratch = root / "staging" / RUN / "ingest_scratch" / "judged"
+    parquet(scratch / "part-0.parquet", user_id=[None, OTHER], raw=[f'{{"user_id": "{U.upper()}"', "{}"])
+    (scratch / "part-1.parquet").write_bytes(b"PAR1\x00truncated")
+    (root / "staging" / RUN / "users.parquet.csv.tmp").write_text(f"id,email\n{U},u@x.org\n")
+    done = erase_files(root, U)
+    assert not (curated / "_temporary").exists() and not scratch.parent.exists()
+    assert not (root / "staging" / RUN / "users.parquet.csv.tmp").exists()
+    assert sorted(done.removed) == sorted(
+        [str(p.relative_to(root)) for p in (attempt, scratch / "part-0.parquet", scratch / "part-1.parquet",
+                                            scratch / ".part-0.parquet.crc")]
+        + [f"staging/{RUN}/users.parquet.csv.tmp"]
+    )  # fmt: skip
+    assert done.rows_removed["removed_unread"] == 5
+
+
+def test_rows_that_mention_the_user_in_a_text_column_go_too(tmp_path):
+    root = tmp_path / "data"
+    part = parquet(
+        root / "staging" / RUN / "events" / "part-0.parquet",
+        user_id=[None, OTHER, OTHER, U],
+        raw=[f'{{"user_id": "{U.upper()}", "x": 1', '{"user_id": "other"}', None, None],
+        page=["/a", None, "/c", None],  # NULLs elsewhere in the row never hide the user
+    )
+    done = erase_files(root, U)
+    assert pq.read_table(part).column("user_id").to_pylist() == [OTHER, OTHER]
+    assert done.rows_removed["staging"] == 2
+
+
+def test_gzipped_lines_lose_the_user(tmp_path):
+    root = tmp_path / "data"
+    path = root / "quarantine" / "user_events" / "date=2024-01-15" / "part-0.json.gz"
+    path.parent.mkdir(parents=True)
+    with gzip.open(path, "wt") as sink:
+        sink.write(f'{{"raw": "{U}"}}\n{{"raw": "{OTHER}"}}\n')
+    done = erase_files(root, U)
+    with gzip.open(path, "rt") as source:
+        assert source.read() == f'{{"raw": "{OTHER}"}}\n'
+    assert done.rows_removed["quarantine"] == 1
+
+
+@pytest.mark.parametrize(
+    "name, content",
+    [("part-00000.snappy.parquet", b""), ("part-00001.snappy.parquet", b"PAR1 cut short"),
+     ("blob.bin", f"..{U}..".encode())],
+)  # fmt: skip
+def test_a_committed_file_that_cannot_be_read_fails_naming_it(tmp_path, name, content):
+    root = tmp_path / "data"
+    bad = root / "curated" / "daily_user_stats" / RUN / name
+    bad.parent.mkdir(parents=True)
+    bad.write_bytes(content)
+    with pytest.raises(Unreadable, match=str(bad)):
+        erase_files(root, U)
+    assert bad.read_bytes() == content
+
+
+def test_a_run_being_written_is_waited_for_never_skipped(data_dir):
+    staging = data_dir / "staging" / "date=2024-01-15" / "run=manual_1"
+    with writing(staging), pytest.raises(RunBusy, match=str(staging)):
+        erase_files(data_dir, U, lock_timeout=0.3)
+    assert pq.read_table(staging / "events" / "part-0.parquet").num_rows == 3  # nothing of it touched
+
+    held = threading.Event()
+
+    def job() -> None:
+        with writing(staging):
+            held.set()
+            time.sleep(1.0)
+
+    writer = threading.Thread(target=job)
+    writer.start()
+    held.wait()
+    started = time.monotonic()
+    done = erase_files(data_dir, U, lock_timeout=30)
+    writer.join()
+    assert time.monotonic() - started >= 0.5  # it waited for the job
+    assert done.rows_removed["staging"] == 3 and not (staging / "ingest_scratch").exists()
 
 
 # -- Cassandra ---------------------------------------------------------------------------------------

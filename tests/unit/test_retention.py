@@ -330,6 +330,25 @@ def test_symbolic_links_out_of_the_data_dir_are_refused_and_never_followed(tmp_p
     assert (tmp_path / "validation_elsewhere" / f"date={OLD.isoformat()}").is_dir()
     assert not inner.is_symlink() and not inner.parent.exists()
     assert report.failed == []
+    # A refused deletion's row says why; a link removed inside a run is not counted as a file.
+    rows = store.log_rows("retention_run", report.outcomes, data)
+    refused = [r for r in rows if r["action"] == tree.REFUSED]
+    assert refused and all("outside" in r["error"] and str(data.resolve()) in r["error"] for r in refused)
+    staging = next(r for r in rows if r["kind"] == "staging" and r["run_key"] == run_key(run_id(OLD, 1)))
+    assert staging["files"] == 2 and staging["bytes"] == 20, staging  # users, events part: not the link
+
+
+def test_links_are_removed_but_not_counted_as_files(tmp_path):
+    data = tmp_path / "data"
+    paths = write_run(data, OLD, 1)
+    counted = tree.execute(make_plan(data, []), data, dry_run=True)
+    (paths.staging / "events" / "to_users").symlink_to(paths.users)  # a link inside, to a file inside
+    (paths.staging / "dangling").symlink_to(tmp_path / "nowhere")
+    dry = tree.execute(make_plan(data, []), data, dry_run=True)
+    assert [(o.files, o.bytes) for o in dry.outcomes] == [(o.files, o.bytes) for o in counted.outcomes]
+    done = tree.execute(make_plan(data, []), data, dry_run=False)
+    assert [(o.files, o.bytes) for o in done.outcomes] == [(o.files, o.bytes) for o in counted.outcomes]
+    assert not paths.staging.exists() and not (paths.staging / "dangling").is_symlink()
 
 
 def test_tree_escapes(tmp_path):

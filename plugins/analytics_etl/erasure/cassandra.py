@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import pyarrow.compute as pc
@@ -39,8 +40,12 @@ def manifest_partitions(store: Any) -> list[tuple[Sink, dt.date]]:
     )
 
 
-def erase_from_manifests(store: Any, user_id: str) -> dict[str, int]:
-    """Delete the rows the manifests list for the user, then list them no more; rows per table."""
+Record = Callable[[dict[str, int]], None]
+
+
+def erase_from_manifests(store: Any, user_id: str, record: Record | None = None) -> dict[str, int]:
+    """Delete the rows the manifests list for the user, then list them no more; rows per table.
+    `record` gets each partition's removals once they are made (the erasure's log row)."""
     removed = {table: 0 for table in BY_USER}
     for sink, partition in manifest_partitions(store):
         book = KeyManifest(store, sink, partition)
@@ -51,25 +56,27 @@ def erase_from_manifests(store: Any, user_id: str) -> dict[str, int]:
         delete(store, sink, partition, mine)
         book.settle(stale_keys(keys, mine), mine.num_rows)
         removed[sink.table] += mine.num_rows
+        if record is not None:
+            record({f"cassandra.{sink.table}": mine.num_rows})
         log.info(
             "%s %s: %d rows of the user deleted, manifest rewritten", sink.table, partition, mine.num_rows
         )
     return removed
 
 
-def erase_user(store: Any, user_id: str) -> dict[str, int]:
+def erase_user(store: Any, user_id: str, record: Record | None = None) -> dict[str, int]:
     """Every Cassandra row of the user; returns the rows the manifests listed, per table."""
     from uuid import UUID
 
-    removed = erase_from_manifests(store, user_id)
+    removed = erase_from_manifests(store, user_id, record)
     # Whatever no manifest listed (none should be): the user's whole engagement partition.
     store.write("user_engagement_delete_user", [(UUID(user_id),)], label="user_engagement_deleted")
     return {f"cassandra.{table}": rows for table, rows in removed.items()}
 
 
-def erase_user_in_cluster(conn_id: str, user_id: str) -> dict[str, int]:
+def erase_user_in_cluster(conn_id: str, user_id: str, record: Record | None = None) -> dict[str, int]:
     """`erase_user` with the sink's connection, settings and retries (analytics_etl.cassandra)."""
     from analytics_etl.cassandra.load import connected
 
     with connected(conn_id) as writer:
-        return erase_user(writer, user_id)
+        return erase_user(writer, user_id, record)

@@ -18,10 +18,9 @@ from typing import Any
 
 from analytics_etl import settings
 from analytics_etl.retention import policy, store, tree
+from analytics_etl.tasks import ACTIVE_DAG_RUN_STATES
 
 log = logging.getLogger(__name__)
-
-ACTIVE_DAG_RUN_STATES = ["queued", "running"]
 
 
 def apply_retention(**context: Any) -> dict[str, Any]:

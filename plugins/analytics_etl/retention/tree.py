@@ -18,6 +18,7 @@ import datetime as dt
 import logging
 import os
 import re
+import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -113,7 +114,7 @@ class Report:
 
     @property
     def failed(self) -> list[Outcome]:
-        return [o for o in self.outcomes if o.error]
+        return [o for o in self.outcomes if o.error and o.action != REFUSED]
 
 
 def execute(
@@ -155,8 +156,9 @@ def escapes(root: Path, path: Path) -> bool:
 def _apply(deletion: Deletion, root: Path, dry_run: bool) -> Outcome:
     path = deletion.target.path
     if escapes(root, path):
-        log.error("refused %s: it resolves to %s, outside %s", path, path.resolve(), root)
-        return Outcome(deletion, REFUSED)
+        error = f"{path} resolves to {path.resolve()}, outside {root}: left in place"
+        log.error("refused %s", error)
+        return Outcome(deletion, REFUSED, error=error)
     outcome = Outcome(deletion, DRY_RUN if dry_run else DELETED)
     # The gate rewrites the shared site under this lock (and GX drops pages whose result is gone).
     lock = _site_lock(path.parents[2]) if deletion.target.kind == "data_docs" and not dry_run else None
@@ -191,14 +193,16 @@ def _sweep(path: Path, tally: Outcome, *, delete: bool) -> None:
 
 
 def _entry(path: Path, tally: Outcome, delete: bool) -> None:
+    """Remove one entry; count it only when it is a regular file (a link is removed, not counted)."""
     try:
-        size = path.lstat().st_size
+        status = path.lstat()
         if delete:
             path.unlink()
     except FileNotFoundError:  # removed meanwhile (GX cleaning its site): nothing to count
         return
-    tally.files += 1
-    tally.bytes += size
+    if stat.S_ISREG(status.st_mode):
+        tally.files += 1
+        tally.bytes += status.st_size
 
 
 def _rmdir(path: Path) -> None:
