@@ -68,32 +68,18 @@ def test_eval_stack_env_puts_the_deployments_airflow_on_the_path(stack_env):
     assert "graphviz" not in done.stdout + done.stderr
 
 
-def test_a_second_backfill_while_the_first_is_open_says_why_and_when(stack_env):
-    first = stack_airflow(
-        stack_env,
-        "backfill",
-        "create",
-        "--dag-id",
-        DAG_ID,
-        "--from-date",
-        "2024-01-01",
-        "--to-date",
-        "2024-01-02",
+def backfill(stack_env: dict[str, str], first: str, last: str) -> subprocess.CompletedProcess:
+    return stack_airflow(
+        stack_env, "backfill", "create", "--dag-id", DAG_ID, "--from-date", first, "--to-date", last
     )
+
+
+def test_a_second_backfill_while_the_first_is_open_says_why_and_when(stack_env):
+    first = backfill(stack_env, "2024-01-01", "2024-01-02")
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     # No scheduler runs here, so the first one stays open: what an operator meets for ~30 s after
     # a backfill's last run ends, or while it runs.
-    second = stack_airflow(
-        stack_env,
-        "backfill",
-        "create",
-        "--dag-id",
-        DAG_ID,
-        "--from-date",
-        "2024-01-10",
-        "--to-date",
-        "2024-01-11",
-    )
+    second = backfill(stack_env, "2024-01-10", "2024-01-11")
     output = second.stdout + second.stderr
     assert second.returncode != 0
     assert "Traceback" not in output and "AlreadyRunningBackfill" not in output, output[-3000:]
