@@ -49,8 +49,9 @@ D1, D2 = dt.date(2024, 1, 15), dt.date(2024, 1, 16)
 def test_migrations_apply_once(analytics):
     from analytics_etl.sql import migrations
 
-    assert migrate(analytics) == ["001_initial", "002_retention_log", "003_erasure_log"]
-    assert [version for version, _ in migrations()] == ["001_initial", "002_retention_log", "003_erasure_log"]
+    versions = ["001_initial", "002_retention_log", "003_erasure_log", "004_erasure_progress"]
+    assert migrate(analytics) == versions
+    assert [version for version, _ in migrations()] == versions
     assert migrate(analytics) == []
 
 

@@ -191,15 +191,23 @@ def _bad(table: str, index: int, **change: object) -> dict[str, list[dict]]:
 BAD_OUTPUTS = {
     "average_score_250": (
         _bad("daily_user_stats", 0, average_score=Decimal("250.00")),
-        ("daily_user_stats", "expect_column_values_to_be_between", ("average_score",), 1, 3, "250.0"),
+        (
+            "daily_user_stats",
+            "expect_column_values_to_be_between",
+            ("average_score",),
+            1,
+            3,
+            "250",
+            "between 0 and 100",
+        ),
     ),
     "hour_24": (
         _bad("page_view_stats", 0, hour=24),
-        ("page_view_stats", "expect_column_values_to_be_between", ("hour",), 1, 3, "24"),
+        ("page_view_stats", "expect_column_values_to_be_between", ("hour",), 1, 3, "24", "between 0 and 23"),
     ),
     "duplicate_user_id": (
         _bad("user_engagement", 1, user_id=U1),
-        ("user_engagement", "expect_column_values_to_be_unique", ("user_id",), 2, 2, U1),
+        ("user_engagement", "expect_column_values_to_be_unique", ("user_id",), 2, 2, U1, ""),
     ),
     # 1,024 two-byte characters and one more byte: 1,025 characters, 2,049 bytes.
     "subject_over_2048_bytes": (
@@ -211,6 +219,7 @@ BAD_OUTPUTS = {
             1,
             2,
             "\\u00e9\\u00e9",
+            "at most (bytes) 2048",
         ),
     ),
     "page_over_2048_bytes": (
@@ -222,18 +231,27 @@ BAD_OUTPUTS = {
             1,
             3,
             "\\u20ac\\u20ac",
+            "at most (bytes) 2048",
         ),
     ),
     "week_start_tuesday": (
         _bad("learning_progress", 1, week_start=dt.date(2024, 1, 16)),
-        ("learning_progress", "expect_column_values_to_be_in_set", ("week_start",), 1, 2, "2024-01-16"),
+        (
+            "learning_progress",
+            "expect_column_values_to_be_in_set",
+            ("week_start",),
+            1,
+            2,
+            "2024-01-16",
+            'in {"2024-01-15"}',
+        ),
     ),
 }
 
 
 @pytest.mark.parametrize("case", list(BAD_OUTPUTS))
 def test_a_bad_output_fails_the_gate_and_says_where(tmp_path: Path, case: str) -> None:
-    changes, (table, expectation, columns, unexpected, total, sample) = BAD_OUTPUTS[case]
+    changes, (table, expectation, columns, unexpected, total, sample, bounds) = BAD_OUTPUTS[case]
     paths = make_run(tmp_path, **changes)
 
     result = run_gate(paths, RUN_ID)
@@ -243,8 +261,9 @@ def test_a_bad_output_fails_the_gate_and_says_where(tmp_path: Path, case: str) -
     [failure] = result.failures
     assert (failure.table, failure.expectation, failure.columns) == (table, expectation, columns)
     assert (failure.unexpected_count, failure.element_count) == (unexpected, total)
-    assert sample in failure.sample
-    line = f"{table}: {expectation} on {columns[0]} failed for {unexpected} of {total} rows"
+    assert sample in failure.sample and failure.expected == bounds
+    expected = f" (expected {bounds})" if bounds else ""
+    line = f"{table}: {expectation} on {columns[0]}{expected} failed for {unexpected} of {total} rows"
     assert line in result.summary()
 
     # The result JSON under the run's validation dir says the same ...
@@ -259,6 +278,7 @@ def test_a_bad_output_fails_the_gate_and_says_where(tmp_path: Path, case: str) -
             "unexpected_count": unexpected,
             "element_count": total,
             "sample": failure.sample,
+            "expected": bounds,
         }
     ]
     [suite_result] = [v for v in document["validation_results"] if v["suite_name"] == table]
