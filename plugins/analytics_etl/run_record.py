@@ -71,3 +71,10 @@ def fetch_runs(conn: Any, date: str) -> list[dict[str, Any]]:
         cur.execute(read_sql("analytics/etl_runs/fetch.sql"), {"date": date})
         names = [c.name for c in cur.description]
         return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+
+def mark_failed_by_hand(conn: Any, run_id: str, error: str) -> list[str]:
+    """The records of run `run_id` still 'running', failed with `error`; the days they were for."""
+    with conn, conn.cursor() as cur:
+        cur.execute(read_sql("analytics/etl_runs/marked_failed.sql"), {"run_id": run_id, "error": error})
+        return [day.isoformat() for (day,) in cur.fetchall()]

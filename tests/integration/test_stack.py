@@ -11,8 +11,9 @@ from pathlib import Path
 
 import psutil
 import pytest
+from aiosmtpd.controller import Controller
 
-from tests.conftest import CassandraKeyspace
+from tests.conftest import CassandraKeyspace, free_port
 from tests.integration.stack_client import DAG_ID, REPO, TEST_VARIABLES, Stack, generate, logged_in
 from tests.integration.test_dag_end_to_end import cassandra_contents
 
@@ -245,6 +246,55 @@ def test_in_a_browser_the_trigger_form_has_a_date_picker_and_the_run_lands(stack
     conn = stack.analytics()
     assert [r["status"] for r in run_records(conn, day)] == ["success"]
     conn.close()
+
+
+def test_a_run_marked_failed_by_hand_is_recorded_failed_and_mailed_once(stack):
+    """The UI's "Mark as failed" is the REST API's PATCH: no failure callback runs then, so the
+    plugin's listener ends the run's record and sends the one mail (issue 22, item 3)."""
+    from tests.integration.test_alerts import Inbox, html
+
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    smtp = {"conn_type": "smtp", "host": "127.0.0.1", "port": controller.port,
+            "extra": {"disable_ssl": True, "disable_tls": True, "from_email": "etl@example.com"}}  # fmt: skip
+    assert (
+        stack.airflow("connections", "add", "smtp_default", "--conn-json", json.dumps(smtp)).returncode == 0
+    )
+    assert stack.airflow("variables", "set", "etl_alert_to", "oncall@example.com").returncode == 0
+    try:
+        day = "2024-01-21"
+        stack.generate_day(day, complete=False)  # the run waits for a drop that never completes
+        run_id = stack.api(
+            "POST", f"/api/v2/dags/{DAG_ID}/dagRuns", {"logical_date": None, "conf": {"date": day}}
+        )["dag_run_id"]
+        deadline = time.monotonic() + 300
+        while stack.task_state(run_id, "wait_for_event_drop") != "deferred":
+            assert time.monotonic() < deadline, "the drop wait never deferred"
+            time.sleep(2)
+        conn = stack.analytics()
+        assert [r["status"] for r in run_records(conn, day)] == ["running"]
+
+        patched = stack.api("PATCH", f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}", {"state": "failed"})
+
+        assert patched["state"] == "failed"
+        inbox.wait_for(1, timeout=60)
+        time.sleep(10)  # a second mail, if one were sent, would be in by now
+        assert len(inbox.messages) == 1, [m["Subject"] for m in inbox.messages]
+        [message] = inbox.messages
+        assert day in message["Subject"] and run_id in message["Subject"]
+        assert "marked failed by hand" in html(message)
+        [record] = run_records(conn, day)
+        assert record["status"] == "failed"
+        with conn, conn.cursor() as cur:
+            cur.execute("SELECT error, ended_at IS NOT NULL FROM etl_runs WHERE run_id = %s", (run_id,))
+            [(error, ended)] = cur.fetchall()
+        conn.close()
+        assert "marked failed by hand" in error and ended
+    finally:
+        stack.airflow("connections", "delete", "smtp_default")
+        stack.airflow("variables", "delete", "etl_alert_to")
+        controller.stop()
 
 
 def test_down_stops_everything_up_started(stack):

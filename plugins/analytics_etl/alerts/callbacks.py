@@ -26,7 +26,7 @@ ERROR_XCOM_KEY = "alert_error"
 RESOLVE_TASK_ID = "resolve_run"  # analytics_etl.tasks.RESOLVE_TASK_ID, without importing the tasks
 
 
-def _base_url() -> str:
+def base_url() -> str:
     from airflow.sdk.configuration import conf
 
     return conf.get("api", "base_url", fallback=None) or "http://localhost:8080/"
@@ -122,7 +122,7 @@ def failure_alert(context: Any) -> Alert:
         error = _pull(ti, task_id, ERROR_XCOM_KEY)
     if error is None and context.get("reason") not in (None, "task_failure"):
         error = f"the run ended: {context['reason']}"
-    base = _base_url()
+    base = base_url()
     return Alert(
         kind=FAILED,
         dag_id=dag_id,
@@ -146,7 +146,7 @@ def on_run_failed(context: Any) -> None:
             dag_id=getattr(context.get("dag"), "dag_id", "unknown"),
             run_id=str(context.get("run_id")),
             day="unknown",
-            url=_base_url(),
+            url=base_url(),
             error="the alert's details could not be read: see the DAG processor log",
         )
     deliver(alert)
@@ -172,7 +172,7 @@ def late_alert(context: dict, now: dt.datetime | None = None) -> Alert | None:
         dag_id=dag_id,
         run_id=run_id,
         day=describe_day(dag_run),
-        url=run_url(_base_url(), dag_id, run_id),
+        url=run_url(base_url(), dag_id, run_id),
         deadline=deadline,
         late_by=(now - deadline) if deadline else None,
         state=state,
