@@ -3,7 +3,8 @@
 
 Every night at 02:00 UTC, processes the previous UTC day D (contract: `shared/CONTRACT.md`):
 
-1. **resolve_run** – the day comes from the `date` conf / Param (`YYYY-MM-DD`) or the schedule;
+1. **resolve_run** – the day comes from the `date` conf / Param (`YYYY-MM-DD`) or the run's
+   partition key (every scheduled and backfill run is the partition of its day, `YYYY-MM-DD`);
    a bad date fails here, before anything is touched.
 2. **extract_source** – `users` and the ISO week's `progress` from `source_postgres` to Parquet;
    **wait_for_event_drop** waits on the triggerer (deferrable) for `<etl_drop_dir>/user_events/D/_SUCCESS`.
@@ -18,7 +19,8 @@ Every night at 02:00 UTC, processes the previous UTC day D (contract: `shared/CO
 Every step is recorded in `etl_runs` of `analytics_postgres`.
 
 Trigger a day: `airflow dags trigger daily_analytics_etl --conf '{"date": "2024-01-15"}'`;
-backfill: `airflow backfill create --dag-id daily_analytics_etl --from-date A --to-date B`.
+backfill: `airflow backfill create --dag-id daily_analytics_etl --from-date A --to-date B` (days A .. B,
+each run keyed and named by its day).
 """
 
 from __future__ import annotations

@@ -1,11 +1,15 @@
-"""An example consumer (not deployed: copy it into a dags folder): runs whenever
-`daily_analytics_etl` has replaced a day of `daily_user_stats`, and reads which day from the event."""
+"""An example consumer (not deployed: copy it into a dags folder): one run per day that
+`daily_analytics_etl` has replaced in `daily_user_stats`, keyed by that day.
+
+The producer's events carry the day as their partition key; `PartitionedAssetTimetable` (Airflow 3.2+)
+creates one run per key, and the run's `partition_key` is the day (the identity mapper).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 
-from airflow.sdk import Asset, dag, task
+from airflow.sdk import Asset, PartitionedAssetTimetable, dag, get_current_context, task
 
 DAILY_USER_STATS = Asset(
     name="analytics.daily_user_stats", uri="analytics-etl://analytics_postgres/daily_user_stats"
@@ -13,17 +17,17 @@ DAILY_USER_STATS = Asset(
 
 
 @dag(
-    schedule=[DAILY_USER_STATS],
+    schedule=PartitionedAssetTimetable(assets=DAILY_USER_STATS),
     start_date=dt.datetime(2024, 1, 1, tzinfo=dt.UTC),
     catchup=False,
     tags=["example"],
 )
 def daily_user_stats_consumer():
     @task(inlets=[DAILY_USER_STATS])
-    def report(triggering_asset_events=None) -> list[str]:
-        days = [event.extra["date"] for event in triggering_asset_events[DAILY_USER_STATS]]
-        print(f"daily_user_stats was updated for {days}")
-        return days
+    def report() -> str:
+        day = get_current_context()["dag_run"].partition_key
+        print(f"daily_user_stats was updated for {day}")
+        return day
 
     report()
 

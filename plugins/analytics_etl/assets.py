@@ -2,7 +2,8 @@
 "daily_user_stats updated" instead of on a clock (docs/assets.md).
 
 A URI names the sink by its Airflow connection, not by host: the same Asset whatever the
-deployment. Each event's extra carries the day and the run that produced it.
+deployment. Each event carries the day as its partition key (a consumer DAG can be scheduled per
+day with `PartitionedAssetTimetable`, docs/assets.md), and in its extra the day, the run and the rows.
 """
 
 from __future__ import annotations
@@ -27,10 +28,15 @@ CASSANDRA_ASSETS = [
 
 
 def mark_updated(context: Any, assets: list[Asset], run: dict[str, str], rows: dict[str, int]) -> None:
-    """Attach the day, the run and the rows written to the events the task's outlets emit."""
+    """Key the events the task's outlets emit by the day, and attach the day, run and rows written.
+
+    A scheduled or backfill run's events carry its partition key already; a manual run has one only
+    when it was given one, so the day is set here for every run (the same key: no conflict)."""
     for asset in assets:
         table = asset.name.removeprefix("analytics.")
-        context["outlet_events"][asset].extra = {
+        event = context["outlet_events"][asset]
+        event.add_partitions(run["date"])
+        event.extra = {
             "date": run["date"],
             "run_id": run["run_id"],
             "rows": rows.get(table),

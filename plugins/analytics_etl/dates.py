@@ -2,15 +2,18 @@
 
 A run processes exactly one day D. It is, in order of precedence:
 1. the `date` given in the run's conf or the trigger form's `date` Param (`YYYY-MM-DD`);
-2. the start of the run's data interval: scheduled and backfill runs of `DailyAfterCutoffTimetable`
-   cover `[D 00:00, D+1 00:00)`, so the run at 02:00 on D+1 and a backfill of D both process D;
-3. for a run with neither (a manual trigger without a logical date), the last complete day before
+2. the run's `partition_key`: scheduled and backfill runs of `DailyAfterCutoffTimetable` are
+   partitioned by day, so the run at 02:00 on D+1 and a backfill of D both carry the key D; a manual
+   run carries one when it was given one;
+3. the start of the run's data interval (a run created before the DAG was partitioned, or with a
+   logical date);
+4. for a run with none of these (a manual trigger without a date), the last complete day before
    the run was created.
 
 A bad requested date raises `InvalidRunDate` naming the value, before anything is touched. So does a
-scheduled or backfill run whose `date` names another day than its data interval (the backfill form
-and `--dag-run-conf` pass run parameters to every run of a range): such a run never silently
-processes another day.
+run whose `date` names another day than its partition key, or than the data interval of a scheduled
+or backfill run (the backfill form and `--dag-run-conf` pass run parameters to every run of a range):
+such a run never silently processes another day.
 """
 
 from __future__ import annotations
@@ -52,21 +55,26 @@ def resolve_run_date(
     data_interval_start: dt.datetime | None,
     run_after: dt.datetime | None,
     run_type: Any = None,
+    partition_key: str | None = None,
 ) -> dt.date:
     """The day a run processes (see the module docstring for the rules)."""
     run_type = getattr(run_type, "value", run_type)
+    own, what = None, ""
+    if partition_key:
+        own, what = parse_run_date(partition_key), f"the partition key of this {run_type} run"
+    elif data_interval_start is not None:
+        own, what = _utc_date(data_interval_start), f"the day of this {run_type} run's data interval"
     if requested is not None and requested != "":
         day = parse_run_date(requested)
-        if run_type in INTERVAL_RUN_TYPES and data_interval_start is not None:
-            interval_day = _utc_date(data_interval_start)
-            if day != interval_day:
-                raise InvalidRunDate(
-                    f"conf date {day.isoformat()} is not {interval_day.isoformat()}, the day of this "
-                    f"{run_type} run's data interval: a {run_type} run processes its own day only"
-                )
+        binding = partition_key or run_type in INTERVAL_RUN_TYPES
+        if own is not None and binding and day != own:
+            raise InvalidRunDate(
+                f"conf date {day.isoformat()} is not {own.isoformat()}, {what}: "
+                f"a run processes its own day only"
+            )
         return day
-    if data_interval_start is not None:
-        return _utc_date(data_interval_start)
+    if own is not None:
+        return own
     if run_after is not None:
         return _utc_date(run_after) - dt.timedelta(days=1)
     raise InvalidRunDate("the run has no date: give one as conf {'date': 'YYYY-MM-DD'}")

@@ -32,7 +32,13 @@ def resolve_run(**context: Any) -> dict[str, str]:
     dag_run = context["dag_run"]
     requested = (dag_run.conf or {}).get("date", context["params"].get("date"))
     try:
-        day = resolve_run_date(requested, dag_run.data_interval_start, dag_run.run_after, dag_run.run_type)
+        day = resolve_run_date(
+            requested,
+            dag_run.data_interval_start,
+            dag_run.run_after,
+            dag_run.run_type,
+            getattr(dag_run, "partition_key", None),
+        )
     except InvalidRunDate as err:
         raise AirflowFailException(str(err)) from None
     dirs = settings.dirs()

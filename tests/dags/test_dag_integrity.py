@@ -65,9 +65,10 @@ def test_backfill_range_processes_each_day_of_the_range_once(dagbag):
             dt.datetime(2024, 1, 10, tzinfo=utc), dt.datetime(2024, 1, 15, tzinfo=utc)
         )
     )
-    days = [info.data_interval.start.date() for info in infos]
+    days = [info.partition_date.date() for info in infos]
     assert days == [dt.date(2024, 1, d) for d in range(10, 16)]
-    assert all(info.run_after == info.data_interval.end + dt.timedelta(hours=2) for info in infos)
+    assert [info.partition_key for info in infos] == [d.isoformat() for d in days]
+    assert all(info.run_after == info.partition_date + dt.timedelta(days=1, hours=2) for info in infos)
 
 
 def test_one_spark_application_per_run_on_the_spark_default_connection(dagbag):

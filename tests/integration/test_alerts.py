@@ -182,22 +182,23 @@ def stop(process: subprocess.Popen) -> None:
             process.wait()
 
 
-# The scheduler's own path for the nightly run (`dags trigger` makes manual runs only): a scheduled
-# run of yesterday, created through the serialized DAG as the scheduler creates it, deadline included.
+# The scheduler's own path for the nightly run (`dags trigger` makes manual runs only): the scheduled
+# run of yesterday's partition, created through the serialized DAG as the scheduler creates it,
+# deadline included.
 CREATE_SCHEDULED_RUN = """
-import datetime as dt, sys
+import sys
 from airflow.models.dagbag import DBDagBag
 from airflow.utils.session import create_session
 from airflow.utils.state import DagRunState
 from airflow.utils.types import DagRunTriggeredByType, DagRunType
 
-end = dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-start = end - dt.timedelta(days=1)
 with create_session() as session:
     dag = DBDagBag().get_latest_version_of_dag("daily_analytics_etl", session=session)
-    dag.create_dagrun(run_id=sys.argv[1], logical_date=start, data_interval=(start, end),
-                      run_after=end + dt.timedelta(hours=2), run_type=DagRunType.SCHEDULED,
-                      triggered_by=DagRunTriggeredByType.TIMETABLE, state=DagRunState.QUEUED, session=session)
+    info = dag.timetable.info(dag.timetable.last_due_day())  # yesterday's partition, as scheduled
+    dag.create_dagrun(run_id=sys.argv[1], logical_date=None, data_interval=None, run_after=info.run_after,
+                      partition_key=info.partition_key, partition_date=info.partition_date,
+                      run_type=DagRunType.SCHEDULED, triggered_by=DagRunTriggeredByType.TIMETABLE,
+                      state=DagRunState.QUEUED, session=session)
 """
 
 # The deadlines Airflow holds per run: the UI's "Missed" badge and the late mail both come from them.

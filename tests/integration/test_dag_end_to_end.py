@@ -49,16 +49,17 @@ def curated(deployment, table: str) -> list[dict]:
     return pads.dataset(str(run_dir), format="parquet").to_table().to_pylist()
 
 
-def asset_events(deployment, run_id: str) -> list[tuple[str, dict]]:
-    """(Asset name, extra) of the events a DAG run emitted, from the Airflow metadata database."""
+def asset_events(deployment, run_id: str, *, keys: bool = False) -> list[tuple]:
+    """(Asset name, extra) of the events a DAG run emitted, from the Airflow metadata database; with
+    `keys`, (Asset name, partition key)."""
     db = sqlite3.connect(deployment.home / "airflow.db")
     rows = db.execute(
-        "SELECT a.name, e.extra FROM asset_event e JOIN asset a ON a.id = e.asset_id"
+        "SELECT a.name, e.extra, e.partition_key FROM asset_event e JOIN asset a ON a.id = e.asset_id"
         " WHERE e.source_dag_id = 'daily_analytics_etl' AND e.source_run_id = ? ORDER BY a.name",
         (run_id,),
     ).fetchall()
     db.close()
-    return [(name, json.loads(extra)) for name, extra in rows]
+    return [(name, key if keys else json.loads(extra)) for name, extra, key in rows]
 
 
 def assert_succeeded(result) -> None:
@@ -165,6 +166,8 @@ def test_a_day_lands_exactly_reruns_identically_and_a_failed_gate_keeps_it(loade
     events = asset_events(loaded, record["run_id"])
     assert ("analytics.daily_user_stats", {"date": DATE, "run_id": record["run_id"], "rows": 3}) in events
     assert len(events) == 4 and all(extra["date"] == DATE for _, extra in events), events
+    # ... and are keyed by it: a consumer with PartitionedAssetTimetable runs once per day.
+    assert {key for _, key in asset_events(loaded, record["run_id"], keys=True)} == {DATE}
 
     # 2. The same day again: exactly the same rows, a second run record.
     assert_succeeded(loaded.trigger({"date": DATE}))

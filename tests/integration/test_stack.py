@@ -180,8 +180,15 @@ def test_a_backfill_processes_each_day_once_and_spark_jobs_queue_in_the_pool(sta
             break
         assert time.monotonic() < deadline, runs
         time.sleep(5)
-    assert sorted(r["conf"].get("date") or r["logical_date"][:10] for r in runs) == days
+    # Each run is the partition of its day: the key, the run id and the run page say which.
+    assert sorted(r["partition_key"] for r in runs) == days
+    assert all(r["dag_run_id"].startswith(f"backfill__{r['partition_key']}__") for r in runs), runs
     assert {r["state"] for r in runs} == {"success"}
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with logged_in(stack) as page:  # the key on its own, not only inside the run id
+        page.goto(f"{stack.cfg.api_url}/dags/{DAG_ID}/runs/{runs[0]['dag_run_id']}")
+        page.get_by_text(runs[0]["partition_key"], exact=True).first.wait_for(timeout=30_000)
+        page.screenshot(path=str(SCREENSHOTS / "backfill_run_partition_key.png"))
     [backfill] = stack.wait_backfills_completed()  # the backfill itself ends, not only its runs
     assert backfill["from_date"][:10] == days[0] and backfill["to_date"][:10] == days[-1]
     conn = stack.analytics()
@@ -205,7 +212,7 @@ def test_a_backfill_whose_conf_names_another_day_fails_naming_both(stack):
     )  # fmt: skip
     assert created.returncode == 0, created.stdout[-3000:]
     deadline = time.monotonic() + 300
-    while not (runs := [r for r in stack.dag_runs(run_type="backfill") if r["logical_date"].startswith("2024-01-20")]) \
+    while not (runs := [r for r in stack.dag_runs(run_type="backfill") if r["partition_key"] == "2024-01-20"]) \
             or runs[0]["state"] not in ("success", "failed"):  # fmt: skip
         assert time.monotonic() < deadline, runs
         time.sleep(3)

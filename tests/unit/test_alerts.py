@@ -77,13 +77,13 @@ def test_the_day_comes_from_the_conf_else_the_schedule_and_a_bad_one_is_named():
         "'2024-02-30' (refused: invalid date"
     )
     # A real date that is not the day of a backfill run: the alert names both days, not "not a date".
-    conflict = dag_run(
-        run_type="backfill", conf={"date": "2024-01-15"}, data_interval_start="2024-01-20T00:00:00Z"
-    )
+    conflict = dag_run(run_type="backfill", conf={"date": "2024-01-15"}, partition_key="2024-01-20")
     assert describe_day(conflict) == (
-        "'2024-01-15' (refused: conf date 2024-01-15 is not 2024-01-20, the day of this backfill run's data "
-        "interval: a backfill run processes its own day only)"
+        "'2024-01-15' (refused: conf date 2024-01-15 is not 2024-01-20, the partition key of this backfill "
+        "run: a run processes its own day only)"
     )
+    # A partitioned run (scheduled, backfill, or manual given a key) is for its key's day.
+    assert describe_day(dag_run(conf={}, run_type="scheduled", partition_key="2024-01-12")) == "2024-01-12"
 
 
 def test_a_missed_deadline_mails_for_a_running_scheduled_run_only():

@@ -103,6 +103,16 @@ def test_a_manual_run_processes_its_conf_date_whatever_its_interval():
     assert resolve_run_date("2024-01-17", start, None, "manual") == dt.date(2024, 1, 17)
 
 
+@pytest.mark.parametrize("run_type", ["scheduled", "backfill", "manual"])
+def test_a_partitioned_run_processes_its_key_and_refuses_a_conf_date_of_another_day(run_type):
+    assert resolve_run_date(None, None, None, run_type, "2024-01-20") == dt.date(2024, 1, 20)
+    assert resolve_run_date("2024-01-20", None, None, run_type, "2024-01-20") == dt.date(2024, 1, 20)
+    with pytest.raises(InvalidRunDate, match=r"conf date 2024-01-17 is not 2024-01-20, the partition key"):
+        resolve_run_date("2024-01-17", None, None, run_type, "2024-01-20")
+    with pytest.raises(InvalidRunDate, match="'2024-13-01'"):
+        resolve_run_date(None, None, None, run_type, "2024-13-01")
+
+
 def test_airflow_run_type_enums_are_understood():
     from airflow.utils.types import DagRunType
 

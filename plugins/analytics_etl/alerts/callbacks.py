@@ -55,8 +55,9 @@ def describe_day(dag_run: Any) -> str:
             _moment(_get(dag_run, "data_interval_start")),
             _moment(_get(dag_run, "run_after")),
             _get(dag_run, "run_type"),
+            _get(dag_run, "partition_key"),
         )
-    except InvalidRunDate as refused:  # not a calendar date, or not the day of a scheduled/backfill run
+    except InvalidRunDate as refused:  # not a calendar date, or not the run's own day
         return f"{requested!r} (refused: {refused})" if requested else "unknown"
     return day.isoformat()
 

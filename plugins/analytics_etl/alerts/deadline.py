@@ -1,7 +1,7 @@
 """The deadline of a run: `etl_deadline` (UTC, default 06:00) on the day after the day it processes.
 
-Airflow's built-in references cannot express it: the logical date is missing or is the trigger time
-for a manual run of an old day, and `VariableInterval` reads a number of seconds, while
+Airflow's built-in references cannot express it: runs are partitioned by day and have no logical date
+(a manual run has the trigger time at best), and `VariableInterval` reads a number of seconds, while
 `etl_deadline` is a time of day. So this is a custom deadline reference (registered by
 `plugins/analytics_etl_plugin.py`, as Airflow requires): Airflow evaluates it once, where the run
 is created (scheduler, API server or `airflow dags test`), so the variable is read then, never at
@@ -85,7 +85,9 @@ class EtlDayDeadline(BaseDeadlineReference):
             if run is None:
                 return None
             requested = (run.conf or {}).get("date")
-            day = resolve_run_date(requested, run.data_interval_start, run.run_after, run.run_type)
+            day = resolve_run_date(
+                requested, run.data_interval_start, run.run_after, run.run_type, run.partition_key
+            )
             if not promised(run.run_type, day, dt.datetime.now(dt.UTC).date()):
                 log.info(
                     "run %s (%s, day %s) is not the nightly run: no deadline", run.run_id, run.run_type, day
