@@ -236,7 +236,7 @@ class BadDays(ValueError):
     """A requested window length that is not a whole number of days in range."""
 
 
-MAX_DAYS = 3660  # ten years of points: still one small query and a few hundred kB of SVG
+MAX_DAYS = 731  # two years: ~1.3 MB of SVG (a year is ~630 kB, drawn in ~0.1 s); ten years would be 6 MB
 
 
 def parse_days(raw: str | None) -> int | None:
