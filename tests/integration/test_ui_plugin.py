@@ -314,9 +314,25 @@ def test_the_history_page_charts_both_days_and_each_point_opens_its_run(stack, r
     good, bad = runs["good"], runs["bad"]
     rows_chart = charts.nth(0)
     assert rows_chart.locator("circle.point").count() == 6  # read, kept, rejected on both days
-    titles = [rows_chart.locator("circle.point title").nth(i).text_content() for i in range(6)]
-    assert f"{GOOD_DAY} · {good['run_id']} (success) · read: {good['rows_read']:,}" in titles
-    assert f"{BAD_DAY} · {bad['run_id']} (failed) · rejected: {bad['rows_rejected']:,}" in titles
+    tips = [rows_chart.locator("a").nth(i).get_attribute("data-tip") for i in range(6)]
+    assert f"{GOOD_DAY} · {good['run_id']} (success) · read: {good['rows_read']:,}" in tips
+    assert f"{BAD_DAY} · {bad['run_id']} (failed) · rejected: {bad['rows_rejected']:,}" in tips
+    # A time axis from the first day with a run to the last, a tick a day: the two days spread over
+    # the width (they were in its right 5%), and no line bridges the six days without a run.
+    ticks = rows_chart.locator("text.xtick")
+    assert [ticks.nth(i).text_content() for i in range(ticks.count())] == [
+        "Jan 15, 2024", "Jan 16", "Jan 17", "Jan 18", "Jan 19", "Jan 20", "Jan 21", "Jan 22",
+    ]  # fmt: skip
+    read = rows_chart.locator("circle.point[data-series=read]")
+    xs = [box["x"] + box["width"] / 2 for box in (read.nth(0).bounding_box(), read.nth(1).bounding_box())]
+    under = [box["x"] + box["width"] / 2 for box in (ticks.first.bounding_box(), ticks.last.bounding_box())]
+    assert xs == [pytest.approx(under[0], abs=1.5), pytest.approx(under[1], abs=1.5)]
+    assert xs[1] - xs[0] > 0.6 * rows_chart.bounding_box()["width"]
+    assert rows_chart.locator("polyline").count() == 0
+    # Hovering a point says its day, run, status and value at once.
+    rows_chart.locator("circle.point[data-series=rejected]").nth(1).hover()
+    frame.locator("div.tip").wait_for(state="visible", timeout=5_000)
+    assert frame.locator("div.tip").inner_text() == tips[5]
     outcomes = charts.nth(3).locator("rect.outcome")
     assert [outcomes.nth(i).get_attribute("class") for i in range(2)] == ["outcome passed", "outcome failed"]
     page.screenshot(path=str(SCREENSHOTS / "ui_history.png"), full_page=True)

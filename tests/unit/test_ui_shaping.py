@@ -194,3 +194,21 @@ def test_any_date_a_user_can_type_gives_a_window_or_a_named_refusal():
     for typed in ("2024-02-30", "yesterday", "10000-01-01", "2024-1-5x"):
         with pytest.raises(shaping.BadDate, match="is not a date"):
             shaping.parse_end(typed)
+
+
+def test_without_a_length_the_charts_start_at_the_first_day_with_a_run_a_week_at_least():
+    start, end = dt.date(2023, 10, 25), dt.date(2024, 1, 22)  # the 90 days up to the 22nd
+    runs = [dt.date(2024, 1, 22), dt.date(2024, 1, 15)]
+    assert shaping.fitted_start(start, end, runs, 7) == dt.date(2024, 1, 15)
+    assert shaping.fitted_start(start, end, [end], 7) == dt.date(2024, 1, 16)  # one day: a week
+    assert shaping.fitted_start(start, end, [], 7) == start  # nothing to fit: the whole window
+    assert shaping.fitted_start(start, end, [start], 7) == start
+    assert shaping.fitted_start(dt.date.min, dt.date(1, 1, 3), [dt.date(1, 1, 3)], 7) == dt.date.min
+
+
+def test_a_window_length_is_a_whole_number_of_days_or_a_named_refusal():
+    assert shaping.parse_days("365") == 365 and shaping.parse_days(" 3 ") == 3
+    assert shaping.parse_days("") is None and shaping.parse_days(None) is None
+    for typed in ("0", "-5", "2.5", "ninety", "732", "1e3", "٣"):
+        with pytest.raises(shaping.BadDays, match="is not a number of days"):
+            shaping.parse_days(typed)

@@ -12,12 +12,14 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import FileResponse, Response
 
 from analytics_etl import settings
-from analytics_etl.ui import DAG_ID, guard, shaping, store, svg
+from analytics_etl.ui import DAG_ID, guard, history_charts, shaping, store
 from analytics_etl.ui.render import STATIC, page, run_href
 
 router = APIRouter()
 
-HISTORY_DAYS = 90
+HISTORY_DAYS = 90  # the runs the history page looks at when no length is asked for
+FITTED_AT_LEAST = 7  # days on the axis at least, when it is fitted to the runs
+WINDOW_CHOICES = (7, 30, 90, 365)  # the form's lengths; `?days=` takes any up to shaping.MAX_DAYS
 SAMPLE_PER_REASON = 5
 
 
@@ -79,43 +81,36 @@ def rejects(request: Request, dag_id: str, run_id: str) -> Response:
 
 
 @router.get("/history")
-def history(request: Request, end: Annotated[str | None, Query()] = None) -> Response:
-    try:
-        asked = shaping.parse_end(end)
-    except shaping.BadDate as err:  # a clear answer, not FastAPI's JSON 422
+def history(
+    request: Request,
+    end: Annotated[str | None, Query()] = None,
+    days: Annotated[str | None, Query()] = None,
+) -> Response:
+    """The runs of `days` days up to `end`; without `days`, of the last 90 days from the first day
+    with a run (at least a week), so the charts spread whatever runs there are over their width."""
+    try:  # a clear answer, not FastAPI's JSON 422
+        asked, length = shaping.parse_end(end), shaping.parse_days(days)
+    except shaping.BadDate as err:
         return page(request, "message.html", 400, title="Not a date", message=str(err))
-    start, last = shaping.window(store.latest_date(DAG_ID), asked, HISTORY_DAYS, dt.date.today())
+    except shaping.BadDays as err:
+        return page(request, "message.html", 400, title="Not a number of days", message=str(err))
+    start, last = shaping.window(store.latest_date(DAG_ID), asked, length or HISTORY_DAYS, dt.date.today())
     points = shaping.history(store.history(DAG_ID, start, last))
-    return page(request, "history.html", start=start, end=last, points=points,
-                charts=_charts(request, start, last, points),
+    if length is None:
+        start = shaping.fitted_start(start, last, [p.date for p in points], FITTED_AT_LEAST)
+    charts = history_charts.charts(
+        start, last, points, lambda run_id: run_href(request, run_id), _threshold()
+    )
+    return page(request, "history.html", start=start, end=last, days=length, lengths=WINDOW_CHOICES,
+                points=points, charts=charts,
                 run_links=[run_href(request, p.run_id) for p in points])  # fmt: skip
 
 
-def _charts(request: Request, start: dt.date, end: dt.date, points: list[shaping.Point]) -> list[str]:
-    axis = svg.Axis(
-        start=start,
-        end=end,
-        dates=[p.date for p in points],
-        hrefs=[run_href(request, p.run_id) for p in points],
-        labels=[f"{p.date.isoformat()} · {p.run_id} ({p.status})" for p in points],
-    )
+def _threshold() -> float | None:
     try:
-        threshold: tuple[str, float] | None = ("max reject ratio", settings.max_reject_ratio())
+        return settings.max_reject_ratio()
     except Exception:  # a bad variable value is the gate's error to report, not the chart's
-        threshold = None
-    rows = [
-        svg.Series("read", "#1565c0", [p.rows_read for p in points]),
-        svg.Series("kept", "#2e7d32", [p.rows_kept for p in points]),
-        svg.Series("rejected", "#c62828", [p.rows_rejected for p in points]),
-    ]
-    ratio = svg.Series("rejected / read", "#c62828", [p.reject_ratio for p in points])
-    took = svg.Series("duration", "#6a1b9a", [p.duration_seconds for p in points])
-    return [
-        svg.line_chart("Rows per day", axis, rows),
-        svg.line_chart("Reject ratio", axis, [ratio], svg.percent, threshold),
-        svg.line_chart("Run duration", axis, [took], svg.duration),
-        svg.outcome_strip("Validation outcome", axis, [p.outcome for p in points]),
-    ]
+        return None
 
 
 @router.get("/data-docs/{relative:path}")

@@ -217,8 +217,37 @@ def window(latest: dt.date | None, end: dt.date | None, days: int, today: dt.dat
     return last - dt.timedelta(days=min(days - 1, (last - dt.date.min).days)), last
 
 
+def fitted_start(start: dt.date, end: dt.date, dates: Iterable[dt.date], at_least: int) -> dt.date:
+    """The first day the charts show when no window length was asked for: the first day with a run
+    in [start, end], so that a few days spread over the axis instead of crowding its right edge; but at
+    least `at_least` days (fewer near year 1), and the whole window when it holds no run."""
+    first = min(dates, default=None)
+    if first is None:
+        return start
+    shortest = end - dt.timedelta(days=min(at_least - 1, (end - dt.date.min).days))
+    return max(start, min(first, shortest))
+
+
 class BadDate(ValueError):
     """A requested date that is not a calendar date."""
+
+
+class BadDays(ValueError):
+    """A requested window length that is not a whole number of days in range."""
+
+
+MAX_DAYS = 731  # two years: ~1.3 MB of SVG (a year is ~630 kB, drawn in ~0.1 s); ten years would be 6 MB
+
+
+def parse_days(raw: str | None) -> int | None:
+    """The window length asked for (`?days=`), None when empty (fit the window to its runs)."""
+    if raw is None or not raw.strip():
+        return None
+    text = raw.strip()
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= MAX_DAYS:
+        shown = raw if len(raw) <= 40 else raw[:39] + "…"
+        raise BadDays(f"{shown!r} is not a number of days: give a whole number from 1 to {MAX_DAYS}")
+    return int(text)
 
 
 def parse_end(raw: str | None) -> dt.date | None:

@@ -1,7 +1,11 @@
-"""Charts as server-side SVG: the UI may run where no CDN is reachable, and a chart that is markup
-needs no script. Every point is a link (`data-top`: ui.js opens it in the whole UI, not the frame).
+"""Charts as server-side SVG over a time axis (`timescale`): the UI may run where no CDN is reachable,
+and a chart that is markup needs no script to be read (docs/decisions.md, "The history charts").
 
-Every text that reaches the markup goes through `html.escape`: run ids and labels are data.
+A chart takes series of (time, value) points; a point without a value, or two points further apart than
+the axis's `max_step`, break the line. Each point says its time and value in a `<title>` (the browser's
+tooltip; `static/ui.js` shows it at once, beside the point) and may link somewhere (`data-top`: ui.js
+opens it in the whole UI, not the frame). Every text that reaches the markup goes through `html.escape`:
+run ids and labels are data.
 """
 
 from __future__ import annotations
@@ -12,31 +16,37 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from html import escape
 
+from analytics_etl.ui.timescale import TimeAxis, segments, utc
+
 WIDTH, HEIGHT = 900, 220
-LEFT, RIGHT, TOP, BOTTOM = 64, 16, 28, 28
+LEFT, RIGHT, TOP, BOTTOM = 64, 40, 28, 28
+TICK_SPACING = 85  # pixels per x label at least: "Jan 15, 2024" fits
 OUTCOME_COLORS = {"passed": "#2e7d32", "failed": "#c62828", "none": "#9e9e9e"}
+
+
+@dataclass(frozen=True)
+class Point:
+    at: dt.datetime | dt.date
+    value: float | None  # None: nothing here, the line breaks
+    href: str | None = None
+    label: str = ""  # what the tooltip says before the value; the time when empty
 
 
 @dataclass(frozen=True)
 class Series:
     name: str
     color: str
-    values: Sequence[float | None]
+    points: Sequence[Point]
 
 
 @dataclass(frozen=True)
-class Axis:
-    """The days on the x axis, and per point its date, link and tooltip prefix."""
+class Mark:
+    """One coloured square of a strip: `kind` picks its colour, `label` is its whole tooltip."""
 
-    start: dt.date
-    end: dt.date
-    dates: Sequence[dt.date]
-    hrefs: Sequence[str]
-    labels: Sequence[str]
-
-    def x(self, day: dt.date) -> float:
-        span = max((self.end - self.start).days, 1)
-        return LEFT + (WIDTH - LEFT - RIGHT) * (day - self.start).days / span
+    at: dt.datetime | dt.date
+    kind: str
+    href: str | None = None
+    label: str = ""
 
 
 def nice_max(value: float) -> float:
@@ -63,16 +73,23 @@ def duration(seconds: float) -> str:
     return f"{minutes}m {rest:02d}s" if minutes else f"{rest}s"
 
 
+def x_of(axis: TimeAxis, at: dt.datetime | dt.date) -> float:
+    return LEFT + (WIDTH - LEFT - RIGHT) * axis.fraction(at)
+
+
 def line_chart(
     title: str,
-    axis: Axis,
+    axis: TimeAxis,
     series: Sequence[Series],
     fmt: Callable[[float], str] = count,
     reference: tuple[str, float] | None = None,
 ) -> str:
-    """A line per series over the days of `axis`, a linked dot per value, an optional dashed
-    reference line (a threshold), y from 0 to a round maximum."""
-    values = [v for s in series for v in s.values if v is not None]
+    """A line per series over `axis`, a dot per value (a link when the point has one), an optional
+    dashed reference line (a threshold), y from 0 to a round maximum."""
+    drawn = [
+        (s, sorted((p for p in s.points if _shown(axis, p.at)), key=lambda p: utc(p.at))) for s in series
+    ]
+    values = [p.value for _, points in drawn for p in points if p.value is not None]
     top = nice_max(max([*values, reference[1] if reference else 0.0], default=0.0))
 
     def y(value: float) -> float:
@@ -89,35 +106,39 @@ def line_chart(
             f'<line class="reference" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y(level):.1f}" y2="{y(level):.1f}"'
             f' stroke="#ef6c00" stroke-dasharray="6 4"><title>{escape(name)}: {escape(fmt(level))}</title></line>'
         )
-    for s in series:
-        parts.append(_polyline(axis, s, y))
-        for day, href, label, value in zip(axis.dates, axis.hrefs, axis.labels, s.values, strict=True):
-            if value is None:
+    for s, points in drawn:
+        parts.append(_lines(axis, s, points, y))
+        for p in points:
+            if p.value is None:
                 continue
-            tip = f"{label} · {s.name}: {fmt(value)}"
-            parts.append(
-                f'<a href="{escape(href)}" data-top="1"><circle class="point" cx="{axis.x(day):.1f}"'
-                f' cy="{y(value):.1f}" r="4" fill="{s.color}"><title>{escape(tip)}</title></circle></a>'
+            tip = f"{p.label or _when(p.at)} · {s.name}: {fmt(p.value)}"
+            dot = (
+                f'<circle class="point" data-series="{escape(s.name)}" cx="{x_of(axis, p.at):.1f}"'
+                f' cy="{y(p.value):.1f}" r="4" fill="{s.color}"><title>{escape(tip)}</title></circle>'
             )
-    parts.append(_legend(series, reference))
+            parts.append(_linked(p.href, dot))
+    parts.append(_legend([(s.name, s.color, False) for s in series], reference))
     return _svg(title, parts)
 
 
-def outcome_strip(title: str, axis: Axis, outcomes: Sequence[str]) -> str:
-    """One linked mark per day, coloured by the gate's verdict (narrower than a day, so days never overlap)."""
-    day_width = (WIDTH - LEFT - RIGHT) / max((axis.end - axis.start).days, 1)
-    size = max(3.0, min(14.0, day_width - 2))
+def outcome_strip(
+    title: str, axis: TimeAxis, marks: Sequence[Mark], colors: dict[str, str] = OUTCOME_COLORS
+) -> str:
+    """One square per mark, coloured by its kind, as wide as `max_step` allows (never overlapping)."""
+    step_width = (WIDTH - LEFT - RIGHT) * (axis.max_step / (axis.end - axis.start or axis.max_step))
+    size = max(3.0, min(14.0, step_width - 2))
     height = TOP + 14 + BOTTOM
     parts = [_frame(title, axis, [], count, height=height)]
-    for day, href, label, outcome in zip(axis.dates, axis.hrefs, axis.labels, outcomes, strict=True):
-        color = OUTCOME_COLORS.get(outcome, OUTCOME_COLORS["none"])
-        parts.append(
-            f'<a href="{escape(href)}" data-top="1"><rect class="outcome {escape(outcome)}"'
-            f' x="{axis.x(day) - size / 2:.1f}" y="{TOP}" width="{size:.1f}" height="14" fill="{color}">'
-            f"<title>{escape(label)} · validation {escape(outcome)}</title></rect></a>"
+    for mark in marks:
+        if not _shown(axis, mark.at):
+            continue
+        color = colors.get(mark.kind, "#9e9e9e")
+        square = (
+            f'<rect class="outcome {escape(mark.kind)}" x="{x_of(axis, mark.at) - size / 2:.1f}" y="{TOP}"'
+            f' width="{size:.1f}" height="14" fill="{color}"><title>{escape(mark.label or mark.kind)}</title></rect>'
         )
-    legend = [Series(name, color, ()) for name, color in OUTCOME_COLORS.items()]
-    parts.append(_legend(legend, None))
+        parts.append(_linked(mark.href, square))
+    parts.append(_legend([(name, color, False) for name, color in colors.items()], None))
     return _svg(title, parts, height=height)
 
 
@@ -129,14 +150,27 @@ def _svg(title: str, parts: list[str], height: int = HEIGHT) -> str:
     )
 
 
+def _shown(axis: TimeAxis, at: dt.datetime | dt.date) -> bool:
+    return axis.start <= utc(at) <= axis.end
+
+
+def _when(at: dt.datetime | dt.date) -> str:
+    moment = utc(at)
+    return moment.date().isoformat() if moment.time() == dt.time(0) else f"{moment:%Y-%m-%d %H:%M:%S}"
+
+
+def _linked(href: str | None, element: str) -> str:
+    return f'<a href="{escape(href)}" data-top="1">{element}</a>' if href else element
+
+
 def _frame(
     title: str,
-    axis: Axis,
+    axis: TimeAxis,
     ticks: list[tuple[float, float]],
     fmt: Callable[[float], str],
     height: int = HEIGHT,
 ) -> str:
-    """Title, y grid with labels, x axis with the first, middle and last day."""
+    """Title, y grid with labels, the time axis with a labelled tick and a faint grid line per step."""
     out = [f'<text class="title" x="{LEFT}" y="16">{escape(title)}</text>']
     for value, at in ticks:
         out.append(
@@ -144,35 +178,34 @@ def _frame(
             f'<text class="tick" x="{LEFT - 6}" y="{at + 4:.1f}" text-anchor="end">{escape(fmt(value))}</text>'
         )
     base = height - BOTTOM
-    out.append(f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{base}" y2="{base}" stroke="#757575"/>')
-    middle = axis.start + (axis.end - axis.start) / 2
-    for day, anchor in ((axis.start, "start"), (middle, "middle"), (axis.end, "end")):
+    for moment, text in axis.ticks((WIDTH - LEFT - RIGHT) // TICK_SPACING):
+        x = x_of(axis, moment)
         out.append(
-            f'<text class="tick" x="{axis.x(day):.1f}" y="{base + 16}" text-anchor="{anchor}">'
-            f"{day.isoformat()}</text>"
+            f'<line class="xgrid" x1="{x:.1f}" x2="{x:.1f}" y1="{TOP}" y2="{base + 4}" stroke="#f0f0f0"/>'
+            f'<text class="xtick" x="{x:.1f}" y="{base + 16}" text-anchor="middle"'
+            f' data-at="{moment.isoformat()}">{escape(text)}</text>'
+        )
+    out.append(f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{base}" y2="{base}" stroke="#757575"/>')
+    return "".join(out)
+
+
+def _lines(axis: TimeAxis, series: Series, points: Sequence[Point], y: Callable[[float], float]) -> str:
+    """A polyline per run of points close enough to be joined (`timescale.segments`)."""
+    out = []
+    for run in segments([(p.at, p.value) for p in points], axis.max_step):
+        if len(run) < 2:
+            continue  # a lone point: its dot alone
+        coords = " ".join(f"{x_of(axis, points[i].at):.1f},{y(points[i].value or 0.0):.1f}" for i in run)
+        out.append(
+            f'<polyline class="line" data-series="{escape(series.name)}" fill="none" stroke="{series.color}"'
+            f' stroke-width="2" points="{coords}"/>'
         )
     return "".join(out)
 
 
-def _polyline(axis: Axis, series: Series, y: Callable[[float], float]) -> str:
-    """Segments through consecutive values; a day without a value breaks the line."""
-    runs: list[list[str]] = [[]]
-    for day, value in zip(axis.dates, series.values, strict=True):
-        if value is None:
-            runs.append([])
-        else:
-            runs[-1].append(f"{axis.x(day):.1f},{y(value):.1f}")
-    return "".join(
-        f'<polyline fill="none" stroke="{series.color}" stroke-width="2" points="{" ".join(run)}"/>'
-        for run in runs
-        if len(run) > 1
-    )
-
-
-def _legend(series: Sequence[Series], reference: tuple[str, float] | None) -> str:
-    items = [(s.name, s.color, False) for s in series]
+def _legend(items: list[tuple[str, str, bool]], reference: tuple[str, float] | None) -> str:
     if reference:
-        items.append((reference[0], "#ef6c00", True))
+        items = [*items, (reference[0], "#ef6c00", True)]
     out, x = [], WIDTH - RIGHT
     for name, color, dashed in reversed(items):
         x -= 12 + 7 * len(name) + 18
