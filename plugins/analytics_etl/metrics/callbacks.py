@@ -114,13 +114,16 @@ def read_record(run_id: str, date: str) -> dict[str, Any] | None:
 
 
 def expectation_counts(result_path: str | None) -> tuple[int, int] | None:
-    """(evaluated, failed) expectations of the gate's result document; None without one."""
+    """(evaluated, failed) expectations over the suites of the gate's result document (each validation
+    result's `statistics`); None without one."""
     if not result_path or not Path(result_path).is_file():
         return None
-    statistics = json.loads(Path(result_path).read_text(encoding="utf-8")).get("statistics") or {}
-    if "evaluated_expectations" not in statistics:
+    document = json.loads(Path(result_path).read_text(encoding="utf-8"))
+    stats = [v.get("statistics") or {} for v in document.get("validation_results") or []]
+    if not stats:
         return None
-    return int(statistics["evaluated_expectations"]), int(statistics.get("unsuccessful_expectations", 0))
+    return (sum(int(s.get("evaluated_expectations", 0)) for s in stats),
+            sum(int(s.get("unsuccessful_expectations", 0)) for s in stats))  # fmt: skip
 
 
 def _settings() -> dict[str, Any]:
