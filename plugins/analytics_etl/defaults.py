@@ -6,8 +6,6 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
-from analytics_etl.metrics import timing_on_skipped, timing_on_success
-
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SPARK_JOBS = PROJECT_ROOT / "spark_jobs"
 
@@ -16,12 +14,10 @@ def _record_failure(context: Any) -> None:
     """Each failed task: its run record says failed, and its error is kept for the run's one alert
     (sent by the DAG-level callback, `analytics_etl.alerts.on_run_failed`)."""
     from analytics_etl.alerts import remember_error
-    from analytics_etl.metrics import timing_on_failure
     from analytics_etl.tasks import record_failure
 
     remember_error(context)
     record_failure(context)
-    timing_on_failure(context)
 
 
 DEFAULT_ARGS: dict[str, Any] = {
@@ -32,7 +28,4 @@ DEFAULT_ARGS: dict[str, Any] = {
     "retry_delay": dt.timedelta(minutes=5),
     "retry_exponential_backoff": True,
     "on_failure_callback": _record_failure,
-    # Each task's last try keeps its wall time for the run-end metrics push (docs/monitoring.md).
-    "on_success_callback": timing_on_success,
-    "on_skipped_callback": timing_on_skipped,
 }

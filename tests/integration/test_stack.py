@@ -282,6 +282,10 @@ def test_a_gate_failing_day_fires_in_alertmanager_and_is_mailed_once(stack):
         )
         assert stack.wait_run(run["dag_run_id"]) == "failed"
         alert = wait_for_alert(stack, "EtlGateFailed", day)
+        # Prometheus has the run's figures and scrapes Spark's own metrics from the master and workers.
+        assert prometheus(stack, f'etl_validation_success{{date="{day}"}}') == [0.0]
+        assert prometheus(stack, 'up{job=~"pushgateway|spark-master|spark-worker"}') == [1.0] * 4
+        assert prometheus(stack, "metrics_master_aliveWorkers_Value") == [float(stack.cfg.spark_workers)]
         assert [r["name"] for r in alert["receivers"]] == ["mailed-by-airflow"]
         assert alert["labels"]["mailed_by"] == "airflow" and alert["annotations"]["runbook"]
         inbox.wait_for(1, timeout=120)  # Airflow's mail, from the dag-processor
@@ -293,6 +297,12 @@ def test_a_gate_failing_day_fires_in_alertmanager_and_is_mailed_once(stack):
         assert "validate_outputs" in about_day[0].get_body().get_content()
     finally:
         controller.stop()
+
+
+def prometheus(stack: Stack, expr: str) -> list[float]:
+    url = f"{stack.cfg.monitoring_url('prometheus')}/api/v1/query?query={quote(expr)}"
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return sorted(float(r["value"][1]) for r in json.load(response)["data"]["result"])
 
 
 def wait_for_alert(stack: Stack, name: str, day: str, timeout: float = 180) -> dict:

@@ -103,3 +103,13 @@ def test_the_histogram_buckets_are_cumulative_with_inf_last():
     assert list(buckets) == [*map(str, BUCKETS), "+Inf"]
     assert buckets["0.0005"] == 1 and buckets["0.1"] == 2 and buckets["0.15"] == 3 and buckets["+Inf"] == 4
     assert latency.as_xcom()["count"] == 4 and latency.count == 4
+
+
+def test_the_daily_dags_tasks_keep_their_timing_besides_recording_their_failure():
+    from analytics_etl.defaults import DEFAULT_ARGS
+    from analytics_etl.metrics import timing_on_failure, timing_on_success, with_timings
+
+    args = with_timings(DEFAULT_ARGS)
+    assert args["on_failure_callback"] == [DEFAULT_ARGS["on_failure_callback"], timing_on_failure]
+    assert args["on_success_callback"] is timing_on_success
+    assert "on_success_callback" not in DEFAULT_ARGS  # the other DAGs keep nothing

@@ -20,6 +20,7 @@ from analytics_etl.metrics.callbacks import (
     timing_on_failure,
     timing_on_skipped,
     timing_on_success,
+    with_timings,
 )
 from analytics_etl.metrics.latency import LatencyHistogram
 
@@ -32,4 +33,5 @@ __all__ = [
     "timing_on_failure",
     "timing_on_skipped",
     "timing_on_success",
+    "with_timings",
 ]

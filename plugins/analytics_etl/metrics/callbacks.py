@@ -1,9 +1,9 @@
 """Where the figures are gathered: each task keeps its timing, and the run's end pushes everything.
 
-- `timing_on_*` are task-level callbacks (in `defaults.DEFAULT_ARGS`): each task's last try keeps its
-  start, end, try number and state as XCom `etl_timing` (Airflow clears a task's XComs when it is
-  tried again, so what is left is the last try's). Nothing else of Airflow gives a callback the times
-  of a run's tasks without database access.
+- `with_timings(default_args)` adds task-level callbacks to the daily DAG's tasks: each task's last
+  try keeps its start, end, try number and state as XCom `etl_timing` (Airflow clears a task's XComs
+  when it is tried again, so what is left is the last try's). Nothing else of Airflow gives a callback
+  the times of a run's tasks without database access.
 - `publish_run_metrics` is a DAG-level callback, on success and on failure: it runs once, when the run
   has ended (in the DAG processor; in line under `airflow dags test`), reads the run's `etl_runs` row,
   the XComs and the gate's result, and pushes one group. It never raises: metrics must never fail or
@@ -52,6 +52,14 @@ def timing_on_failure(context: Any) -> None:
 
 def timing_on_skipped(context: Any) -> None:
     _remember(context, "skipped")
+
+
+def with_timings(default_args: dict[str, Any]) -> dict[str, Any]:
+    """`default_args` whose tasks also keep their timing: the failure callbacks become a list."""
+    failure = default_args.get("on_failure_callback")
+    failures = failure if isinstance(failure, list) else [failure] if failure else []
+    return {**default_args, "on_success_callback": timing_on_success, "on_skipped_callback": timing_on_skipped,
+            "on_failure_callback": [*failures, timing_on_failure]}  # fmt: skip
 
 
 def keep_xcom(key: str, value: Any) -> None:
