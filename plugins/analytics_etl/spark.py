@@ -28,6 +28,7 @@ import json
 import os
 import shutil
 import sys
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,7 @@ from airflow.providers.common.compat.sdk import AirflowException, AirflowNotFoun
 from airflow.sdk.exceptions import AirflowFailException
 
 from analytics_etl.defaults import SPARK_JOBS
+from analytics_etl.metrics import SPARK_SECONDS_XCOM, keep_xcom
 from analytics_etl.settings import quick_jit_below_bytes, spark_cds_dir
 
 DEFAULT_MASTER = "local[*]"
@@ -225,6 +227,7 @@ class SparkJobOperator(SparkSubmitOperator):
         self._choose_jit()
         self._ship_jobs_jar()
         dump, archive = self._share_classes() or (None, None)
+        started = time.monotonic()
         try:
             result = super().execute(context)
             if dump is not None and dump.exists():
@@ -241,3 +244,5 @@ class SparkJobOperator(SparkSubmitOperator):
         finally:
             if dump is not None:
                 dump.unlink(missing_ok=True)
+            # The application's wall time (spark-submit to its exit), for the run's metrics.
+            keep_xcom(SPARK_SECONDS_XCOM, round(time.monotonic() - started, 3))

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg2
@@ -102,6 +102,7 @@ class Deployment:
     variables: dict[str, str]
     spark_connection: bool = True  # False: no spark_default at all (the platform then runs local[*])
     cassandra_url: str | None = None  # cassandra_default; None: no connection (the load is skipped)
+    connections: dict[str, str] = field(default_factory=dict)  # any other: conn id -> URI or JSON
 
     def env(self) -> dict[str, str]:
         env = airflow_env(self.home)
@@ -111,6 +112,7 @@ class Deployment:
             env["AIRFLOW_CONN_SPARK_DEFAULT"] = json.dumps({"conn_type": "spark", "host": "local[2]"})
         if self.cassandra_url:
             env["AIRFLOW_CONN_CASSANDRA_DEFAULT"] = self.cassandra_url
+        env.update({f"AIRFLOW_CONN_{k.upper()}": v for k, v in self.connections.items()})
         env["AIRFLOW_VAR_ETL_DATA_DIR"] = str(self.data_dir)
         env["AIRFLOW_VAR_ETL_DROP_DIR"] = str(self.drop_dir)
         env.update({f"AIRFLOW_VAR_{k.upper()}": v for k, v in self.variables.items()})

@@ -88,6 +88,9 @@ class Stack:
             ETL_STACK_CASSANDRA_PORT=str(free_port_block(1)),
             ETL_STACK_CASSANDRA_STORAGE_PORT=str(free_port_block(1)),
             ETL_STACK_CASSANDRA_JMX_PORT=str(free_port_block(1)),
+            ETL_STACK_PROMETHEUS_PORT=str(free_port_block(1)),
+            ETL_STACK_PUSHGATEWAY_PORT=str(free_port_block(1)),
+            ETL_STACK_ALERTMANAGER_PORT=str(free_port_block(1)),
         )
         env.pop("CASSANDRA_HOST", None)  # the stack starts its own node
         return cls(env)
