@@ -188,6 +188,8 @@ class StackConfig:
             "host": "127.0.0.1",
             "port": self.pushgateway_port,
         }
+        # The UI's monitoring page reads the metrics back from here.
+        conns["prometheus_default"] = {"conn_type": "http", "host": "127.0.0.1", "port": self.prometheus_port}
         return conns
 
     def variables(self) -> dict[str, str]:

@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import urllib.parse
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -22,6 +25,7 @@ from tests.conftest import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 LOCAL = Path(os.environ.get("ETL_LOCAL_DIR", REPO / ".local"))
+sys.path.insert(0, str(REPO / "scripts"))  # monitoring_servers
 PG_DATA = LOCAL / "postgres-test"
 SPARK_CDS_DIR = LOCAL / "spark-cds"
 
@@ -157,3 +161,35 @@ def deployment(postgres: PostgresServer, airflow_home: Path, tmp_path: Path) -> 
             "etl_spark_cds_dir": str(SPARK_CDS_DIR),
         },
     )
+
+
+@pytest.fixture(scope="module")
+def prometheus():
+    """A Pushgateway and a Prometheus scraping it every second and evaluating the platform's alert
+    rules (Debian's binaries, on free ports of 127.0.0.1, stopped by their pids); yields Prometheus's
+    query function, with the servers' ports as attributes."""
+    import monitoring_servers as ms
+
+    root = LOCAL / "monitoring-test"
+    gateway = ms.Server("pushgateway", root, free_port())
+    server = ms.Server("prometheus", root, free_port())
+    for s in (server, gateway):
+        s.stop()  # what a killed session left
+    (root / "pushgateway.db").unlink(missing_ok=True)
+    shutil.rmtree(root / "prometheus-data", ignore_errors=True)  # each module sees its own series only
+    config = ms.prometheus_config(f"127.0.0.1:{gateway.port}", "127.0.0.1:9", None, [], interval="1s")
+    ms.write_configs(root, config, ms.alertmanager_config(None, []))
+    gateway.start()
+    server.start()
+
+    def query(expr: str) -> dict[tuple, float]:
+        url = f"http://127.0.0.1:{server.port}/api/v1/query?query={urllib.parse.quote(expr)}"
+        with urllib.request.urlopen(url, timeout=10) as response:
+            result = json.load(response)["data"]["result"]
+        return {tuple(sorted((k, v) for k, v in r["metric"].items() if k not in ("instance",))):
+                float(r["value"][1]) for r in result}  # fmt: skip
+
+    query.gateway_port, query.port = gateway.port, server.port
+    yield query
+    server.stop()
+    gateway.stop()

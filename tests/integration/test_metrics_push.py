@@ -5,49 +5,16 @@ record; a gate-failing run replaces the date's group; an unreachable gateway lea
 from __future__ import annotations
 
 import json
-import sys
 import time
-import urllib.parse
-import urllib.request
 
 import pytest
 
-from tests.conftest import LOCAL, REPO, free_port
+from tests.conftest import free_port
 from tests.integration import dataset as ds
 from tests.integration.test_dag_end_to_end import assert_succeeded, loaded, runs  # noqa: F401 (a fixture)
 
-sys.path.insert(0, str(REPO / "scripts"))
-import monitoring_servers as ms
-
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 DATE = ds.D.isoformat()
-
-
-@pytest.fixture(scope="module")
-def prometheus():
-    """A Pushgateway and a Prometheus scraping it every second; yields Prometheus's query function."""
-    root = LOCAL / "monitoring-test"
-    gateway = ms.Server("pushgateway", root, free_port())
-    server = ms.Server("prometheus", root, free_port())
-    for s in (server, gateway):
-        s.stop()  # what a killed session left
-    (root / "pushgateway.db").unlink(missing_ok=True)
-    config = ms.prometheus_config(f"127.0.0.1:{gateway.port}", "127.0.0.1:9", None, [], interval="1s")
-    ms.write_configs(root, config, ms.alertmanager_config(None, []))
-    gateway.start()
-    server.start()
-
-    def query(expr: str) -> dict[tuple, float]:
-        url = f"http://127.0.0.1:{server.port}/api/v1/query?query={urllib.parse.quote(expr)}"
-        with urllib.request.urlopen(url, timeout=10) as response:
-            result = json.load(response)["data"]["result"]
-        return {tuple(sorted((k, v) for k, v in r["metric"].items() if k not in ("instance",))):
-                float(r["value"][1]) for r in result}  # fmt: skip
-
-    query.gateway_port = gateway.port
-    yield query
-    server.stop()
-    gateway.stop()
 
 
 def scraped(query, run_id: str, timeout: float = 60) -> None:

@@ -9,44 +9,26 @@ unreachable or refusing gateway a warning.
 
 from __future__ import annotations
 
-import base64
 import logging
 import urllib.error
 import urllib.parse
 import urllib.request
+
+from analytics_etl.metrics.endpoint import endpoint
 
 log = logging.getLogger(__name__)
 
 PUSHGATEWAY_CONN_ID = "prometheus_pushgateway"
 JOB = "daily_analytics_etl"
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-DEFAULT_TIMEOUT = 10.0
 
 
 def gateway() -> tuple[str, dict[str, str], float] | None:
-    """(base URL, headers, timeout) of the connection; None when it does not exist.
-
-    The host may carry a scheme (`https://gw.example.com`); without one it is `http`. A login adds
-    basic authentication; the `timeout` extra bounds the push (seconds, default 10)."""
-    from airflow.providers.common.compat.sdk import AirflowNotFoundException
-    from airflow.sdk import BaseHook
-
-    try:
-        conn = BaseHook.get_connection(PUSHGATEWAY_CONN_ID)
-    except AirflowNotFoundException:
+    """(base URL, headers, timeout) of the connection (`endpoint`); None when it does not exist."""
+    found = endpoint(PUSHGATEWAY_CONN_ID)
+    if found is None:
         return None
-    host = (conn.host or "").rstrip("/")
-    base = host if "://" in host else f"http://{host}"
-    if conn.port:
-        base = f"{base}:{conn.port}"
-    if conn.schema:
-        base = f"{base}/{conn.schema.strip('/')}"
-    headers = {"Content-Type": CONTENT_TYPE}
-    if conn.login:
-        token = base64.b64encode(f"{conn.login}:{conn.password or ''}".encode()).decode()
-        headers["Authorization"] = f"Basic {token}"
-    timeout = float((conn.extra_dejson or {}).get("timeout", DEFAULT_TIMEOUT))
-    return base, headers, timeout
+    return found.base, {**found.headers, "Content-Type": CONTENT_TYPE}, found.timeout
 
 
 def group_url(base: str, date: str, job: str = JOB) -> str:
