@@ -174,7 +174,9 @@ class Store:
             "s3proxy.ignore-unknown-headers=true",
             f"s3proxy.identity={creds.access_key}",
             f"s3proxy.credential={creds.secret_key}",
-            "jclouds.provider=filesystem-nio2",
+            # jclouds' filesystem backend: S3Proxy's newer filesystem-nio2 lists a folder as an object
+            # without a size, on which S3A's delete and rename fail.
+            "jclouds.provider=filesystem",
             f"jclouds.filesystem.basedir={self.data}",
             "jclouds.identity=local",  # the backend's own login: a local folder has none
             "jclouds.credential=local",
