@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -30,7 +29,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from local_server import pid_alive, pid_running, port_free, rss_mb, stop_pid
+from local_server import find_java, launch, pid_running, port_free, rss_mb, stop_pid, wait_ready
 from maven_jars import JarsError, PinnedJars, local_dir
 
 REPO = Path(__file__).resolve().parents[1]
@@ -67,9 +66,8 @@ def write_lock() -> None:
 
 
 def _java() -> str:
-    home = os.environ.get("JAVA_HOME")
-    java = str(Path(home) / "bin" / "java") if home else shutil.which("java")
-    if not java or not Path(java).exists():
+    java = find_java()
+    if not java:
         raise NodeError("java not found: Cassandra 5.0 needs a Java 17 (or 11) runtime")
     return java
 
@@ -190,29 +188,23 @@ class Node:
         jars = resolve()
         self.configure()
         started = time.monotonic()
-        with (self.root / "logs" / "stdout.log").open("ab") as out:
-            proc = subprocess.Popen(self.argv(java, jars), stdin=subprocess.DEVNULL, stdout=out,
-                                    stderr=subprocess.STDOUT, start_new_session=True, cwd=self.root,
-                                    env={**os.environ, "MALLOC_ARENA_MAX": "4"})  # fmt: skip
-        self.pid_file.write_text(str(proc.pid))
+        pid = launch(self.argv(java, jars), self.root / "logs" / "stdout.log", self.pid_file, self.root,
+                     env={**os.environ, "MALLOC_ARENA_MAX": "4"})  # fmt: skip
         if wait:
-            self.wait_ready(proc.pid, started)
-        return proc.pid
+            self.wait_ready(pid, started)
+        return pid
 
     def wait_ready(self, pid: int, started: float) -> None:
-        deadline = started + READY_TIMEOUT
-        while not cql_answers("127.0.0.1", self.cql_port):
-            if not pid_alive(pid):
-                tail = self.log.read_text().splitlines()[-15:] if self.log.exists() else []
-                raise NodeError(
-                    f"Cassandra (pid {pid}) exited while starting; {self.log} ends:\n" + "\n".join(tail)
-                )
-            if time.monotonic() > deadline:
-                self.stop()
-                raise NodeError(
-                    f"Cassandra did not answer CQL on {self.host} within {READY_TIMEOUT:.0f} s; see {self.log}"
-                )
-            time.sleep(0.25)
+        state = wait_ready(
+            lambda: cql_answers("127.0.0.1", self.cql_port), pid, started + READY_TIMEOUT, self.log, 0.25
+        )
+        if state == "timeout":
+            self.stop()
+            raise NodeError(
+                f"Cassandra did not answer CQL on {self.host} within {READY_TIMEOUT:.0f} s; see {self.log}"
+            )
+        if state != "ready":
+            raise NodeError(f"Cassandra (pid {pid}) exited while starting; {self.log} ends:\n{state}")
         print(f"Cassandra started on {self.host} in {time.monotonic() - started:.1f} s "
               f"(pid {pid}, {rss_mb(pid)} MB RSS, data in {self.root / 'data'})", file=sys.stderr)  # fmt: skip
 

@@ -1,5 +1,6 @@
-"""What every server the project runs itself needs: a free port on 127.0.0.1, whether a pid still
-runs, its memory, and a stop of exactly that pid that waits for it to exit.
+"""What every server the project runs itself needs: Java, a free port on 127.0.0.1, a start that
+records the pid, a wait until it answers, whether that pid still runs, its memory, and a stop of
+exactly that pid that waits for it to exit.
 
 Standard library only (scripts/cassandra_node.py, scripts/s3_server.py).
 """
@@ -7,10 +8,13 @@ Standard library only (scripts/cassandra_node.py, scripts/s3_server.py).
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
+import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -70,3 +74,32 @@ def stop_pid(pid: int, timeout: float, what: str) -> None:
             while pid_alive(pid):
                 time.sleep(0.1)
         time.sleep(0.1)
+
+
+def find_java() -> str | None:
+    """JAVA_HOME's java, else the one on PATH; None when there is none."""
+    home = os.environ.get("JAVA_HOME")
+    java = str(Path(home) / "bin" / "java") if home else shutil.which("java")
+    return java if java and Path(java).exists() else None
+
+
+def launch(argv: list[str], log: Path, pid_file: Path, cwd: Path, env: dict[str, str] | None = None) -> int:
+    """Start a server in its own session, its output appended to `log`, and record its pid."""
+    with log.open("ab") as out:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True, cwd=cwd, env=env)  # fmt: skip
+    pid_file.write_text(str(proc.pid))
+    return proc.pid
+
+
+def wait_ready(ready: Callable[[], bool], pid: int, deadline: float, log: Path, poll: float = 0.1) -> str:
+    """Poll `ready` until it holds: "ready"; "timeout" past `deadline` (time.monotonic()); or, when
+    the process exits first, the last lines of its log."""
+    while not ready():
+        if not pid_alive(pid):
+            tail = log.read_text(errors="replace").splitlines()[-15:] if log.exists() else []
+            return "\n".join(tail) or "(empty log)"
+        if time.monotonic() > deadline:
+            return "timeout"
+        time.sleep(poll)
+    return "ready"

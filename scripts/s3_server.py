@@ -30,14 +30,12 @@ import http.client
 import json
 import os
 import secrets
-import shutil
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from local_server import pid_alive, pid_running, port_free, rss_mb, stop_pid
+from local_server import find_java, launch, pid_running, port_free, rss_mb, stop_pid, wait_ready
 from maven_jars import JarsError, PinnedJars, local_dir
 
 REPO = Path(__file__).resolve().parents[1]
@@ -209,28 +207,20 @@ class Store:
             raise StoreError(str(err)) from None
         self.configure()
         started = time.monotonic()
-        with self.log.open("ab") as out:
-            proc = subprocess.Popen(self.argv(java, jars), stdin=subprocess.DEVNULL, stdout=out,
-                                    stderr=subprocess.STDOUT, start_new_session=True, cwd=self.root)  # fmt: skip
-        self.pid_file.write_text(str(proc.pid))
+        pid = launch(self.argv(java, jars), self.log, self.pid_file, self.root)
         if wait:
-            self.wait_ready(proc.pid, started)
-        return proc.pid
+            self.wait_ready(pid, started)
+        return pid
 
     def wait_ready(self, pid: int, started: float) -> None:
-        deadline = started + READY_TIMEOUT
-        while not answers(self.port):
-            if not pid_alive(pid):
-                tail = self.log.read_text(errors="replace").splitlines()[-15:] if self.log.exists() else []
-                raise StoreError(
-                    f"S3Proxy (pid {pid}) exited while starting; {self.log} ends:\n" + "\n".join(tail)
-                )
-            if time.monotonic() > deadline:
-                self.stop()
-                raise StoreError(
-                    f"S3Proxy did not answer on {self.endpoint} within {READY_TIMEOUT:.0f} s; see {self.log}"
-                )
-            time.sleep(0.1)
+        state = wait_ready(lambda: answers(self.port), pid, started + READY_TIMEOUT, self.log)
+        if state == "timeout":
+            self.stop()
+            raise StoreError(
+                f"S3Proxy did not answer on {self.endpoint} within {READY_TIMEOUT:.0f} s; see {self.log}"
+            )
+        if state != "ready":
+            raise StoreError(f"S3Proxy (pid {pid}) exited while starting; {self.log} ends:\n{state}")
         print(f"S3 store started on {self.endpoint} in {time.monotonic() - started:.1f} s (pid {pid}, "
               f"{rss_mb(pid)} MB RSS, buckets {', '.join(self.buckets)} in {self.data})", file=sys.stderr)  # fmt: skip
 
@@ -254,9 +244,8 @@ class Store:
 
 
 def _java() -> str:
-    home = os.environ.get("JAVA_HOME")
-    java = str(Path(home) / "bin" / "java") if home else shutil.which("java")
-    if not java or not Path(java).exists():
+    java = find_java()
+    if not java:
         raise StoreError("java not found: S3Proxy needs a Java 17 runtime")
     return java
 
