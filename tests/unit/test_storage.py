@@ -3,12 +3,13 @@ names them, and the S3A settings of an `aws_default` connection."""
 
 from __future__ import annotations
 
+import inspect
 import json
 from pathlib import Path
 
 import pytest
 
-from analytics_etl.storage import is_object_store, root_path, s3a_settings, spark_url
+from analytics_etl.storage import STORE_CONN_ID, is_object_store, root_path, s3a_settings, spark_url
 
 pytestmark = pytest.mark.unit
 
@@ -31,15 +32,13 @@ def test_a_local_root_stays_a_local_path(tmp_path: Path) -> None:
 
 
 def test_an_object_store_root_is_an_object_storage_path_on_the_connection() -> None:
-    path = root_path("s3a://platform/etl/")
-    assert (path.protocol, path.bucket, path.key, path.conn_id) == ("s3", "platform", "etl", "aws_default")
-    assert root_path("s3://platform", conn_id="other").conn_id == "other"
+    # Not aws_default: Airflow keeps the filesystem of a connection id for the process, and the
+    # integration tests point aws_default at their store.
+    path = root_path("s3a://platform/etl/", conn_id="aws_unit")
+    assert (path.protocol, path.bucket, path.key, path.conn_id) == ("s3", "platform", "etl", "aws_unit")
+    assert inspect.signature(root_path).parameters["conn_id"].default == STORE_CONN_ID == "aws_default"
     child = path / "staging" / "date=2024-01-15"
-    assert (child.bucket, child.key, child.conn_id) == (
-        "platform",
-        "etl/staging/date=2024-01-15",
-        "aws_default",
-    )
+    assert (child.bucket, child.key, child.conn_id) == ("platform", "etl/staging/date=2024-01-15", "aws_unit")
 
 
 @pytest.mark.parametrize(
@@ -52,7 +51,10 @@ def test_a_malformed_store_url_is_refused_naming_it(bad: str) -> None:
 
 def test_spark_names_store_paths_with_s3a_and_local_paths_unchanged(tmp_path: Path) -> None:
     assert spark_url("s3://platform/etl/curated/") == "s3a://platform/etl/curated"
-    assert spark_url(root_path("s3://platform/etl") / "events") == "s3a://platform/etl/events"
+    assert (
+        spark_url(root_path("s3://platform/etl", conn_id="aws_unit") / "events")
+        == "s3a://platform/etl/events"
+    )
     assert spark_url(tmp_path / "events") == str(tmp_path / "events")
     assert spark_url("/data/etl") == "/data/etl"
 
