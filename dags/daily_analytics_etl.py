@@ -33,6 +33,7 @@ from analytics_etl import tasks
 from analytics_etl.alerts import deadline_alert, on_run_failed
 from analytics_etl.assets import CASSANDRA_ASSETS, POSTGRES_ASSETS
 from analytics_etl.defaults import DEFAULT_ARGS, SPARK_JOBS
+from analytics_etl.metrics import publish_run_metrics, with_timings
 from analytics_etl.sensors import DropReadySensor
 from analytics_etl.settings import SPARK_CONN_ID
 from analytics_etl.spark import SPARK_CONF, SPARK_POOL, SparkJobOperator
@@ -67,11 +68,14 @@ def spark_job(task_id: str, py_files, error_file, sized_by, run_staging, **optio
     start_date=dt.datetime(2024, 1, 1, tzinfo=dt.UTC),
     catchup=False,
     max_active_runs=4,
-    default_args=DEFAULT_ARGS,
+    # Each task also keeps its wall time for the run's metrics push (docs/monitoring.md).
+    default_args=with_timings(DEFAULT_ARGS),
     # One mail per failed run (the task-level callback records each failed task), and one when the
     # scheduled run for yesterday D has not finished by `etl_deadline` on D+1; manual runs and
     # backfills get no deadline (docs/alerts.md).
-    on_failure_callback=on_run_failed,
+    on_failure_callback=[on_run_failed, publish_run_metrics],
+    # Success or failure, the ended run pushes its figures to the Pushgateway (docs/monitoring.md).
+    on_success_callback=publish_run_metrics,
     deadline=deadline_alert(),
     tags=["analytics", "etl", "daily"],
     params={

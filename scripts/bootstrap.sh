@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Idempotent set-up of a fresh machine: Java, Maven, PostgreSQL binaries, the pinned virtualenv, and
-# the pinned jars of the Cassandra server, the S3 server and Spark's S3A connector.
+# Idempotent set-up of a fresh machine: Java, Maven, PostgreSQL binaries, Prometheus's servers, the
+# pinned virtualenv, and the pinned jars of the Cassandra server, the S3 server and Spark's S3A connector.
 # Re-running it is cheap: the virtualenv is rebuilt only when a requirements file changes.
 #   scripts/bootstrap.sh                       set up
 #   scripts/bootstrap.sh --refresh-constraints re-resolve requirements*.txt and rewrite constraints.txt
@@ -44,6 +44,18 @@ fi
 if ! command -v chromium >/dev/null; then
   log "installing chromium for the browser tests"
   apt_install chromium
+fi
+
+# Prometheus, its Pushgateway and Alertmanager (docs/monitoring.md): the stack and the tests run the
+# binaries themselves. Where an init system starts the packages' own services on the same default
+# ports, the ones installed here are stopped and disabled.
+if ! command -v prometheus >/dev/null || ! command -v prometheus-pushgateway >/dev/null \
+    || ! command -v prometheus-alertmanager >/dev/null; then
+  log "installing Prometheus, the Pushgateway and Alertmanager"
+  apt_install --no-install-recommends prometheus prometheus-pushgateway prometheus-alertmanager
+  if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
+    systemctl disable --now prometheus prometheus-pushgateway prometheus-alertmanager >/dev/null 2>&1 || true
+  fi
 fi
 
 # Python 3.11 virtualenv with every package pinned.

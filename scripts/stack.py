@@ -30,6 +30,7 @@ from psycopg2 import sql
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cassandra_node import NodeError, cql_answers
+from monitoring_servers import alertmanager_config, prometheus_config, ready, smtp_settings, write_configs
 from stack_config import ADMIN_USER, REPO, StackConfig
 
 DAG_ID = "daily_analytics_etl"
@@ -198,6 +199,26 @@ def configure_airflow(cfg: StackConfig) -> None:
     )
 
 
+def configure_monitoring(cfg: StackConfig) -> None:
+    """Prometheus's and Alertmanager's configurations; Alertmanager mails through `smtp_default` to
+    `etl_alert_to` as they are in Airflow now (run `up` again after changing them: it reloads)."""
+    got = airflow(cfg, "connections", "get", "smtp_default", "-o", "json", check=False)
+    conn = json.loads(got.stdout[got.stdout.find("[") :])[0] if got.returncode == 0 else None
+    to = airflow(cfg, "variables", "get", "etl_alert_to", check=False)
+    recipients = [a.strip() for a in to.stdout.strip().split(",") if a.strip()] if to.returncode == 0 else []
+    smtp = smtp_settings(conn, recipients)
+    workers = [f"127.0.0.1:{cfg.spark_ui_port + n}" for n in range(1, cfg.spark_workers + 1)]
+    prometheus = prometheus_config(f"127.0.0.1:{cfg.pushgateway_port}", f"127.0.0.1:{cfg.alertmanager_port}",
+                                   f"127.0.0.1:{cfg.spark_ui_port}", workers)  # fmt: skip
+    write_configs(cfg.monitoring, prometheus, alertmanager_config(smtp, recipients))
+    for name in ("alertmanager", "prometheus"):  # running ones read their new configuration
+        if running(cfg, name) is not None:
+            urllib.request.urlopen(urllib.request.Request(f"{cfg.monitoring_url(name)}/-/reload", method="POST"),
+                                   timeout=10).close()  # fmt: skip
+    say(f"alertmanager: mails {', '.join(recipients)} through {smtp['smtp_smarthost']}" if smtp else
+        "alertmanager: mails nothing (set smtp_default and etl_alert_to, then run up again)")  # fmt: skip
+
+
 # -- waiting --------------------------------------------------------------------------------------
 def _get_json(url: str, token: str | None = None) -> dict:
     request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
@@ -242,6 +263,8 @@ def wait_until_ready(cfg: StackConfig) -> None:
         return _get_json(f"{cfg.api_url}/api/v2/dags/{DAG_ID}", token(cfg))["dag_id"] == DAG_ID
 
     wait_for("Spark workers", spark_ready, 90, cfg, "spark-master.log")
+    for name in ("pushgateway", "alertmanager", "prometheus"):
+        wait_for(name, lambda name=name: ready(getattr(cfg, f"{name}_port")), 60, cfg, f"{name}.log")
     wait_for("Airflow services", airflow_healthy, 240, cfg, "api-server.log")
     wait_for(f"DAG {DAG_ID}", dag_served, 240, cfg, "dag-processor.log")
 
@@ -289,6 +312,7 @@ def up(cfg: StackConfig) -> None:
     for service in services[: cfg.spark_workers + 1]:
         start(cfg, service.name, service.argv, env)
     configure_airflow(cfg)
+    configure_monitoring(cfg)
     for service in services[cfg.spark_workers + 1 :]:
         start(cfg, service.name, service.argv, env)
     cassandra_ready()
@@ -342,6 +366,8 @@ def summary(cfg: StackConfig) -> None:
   Spark master    {cfg.spark_master}   web UI {cfg.spark_ui_url}
   PostgreSQL      127.0.0.1:{cfg.pg_port}  databases {", ".join(cfg.databases().values())} (user etl)
   Cassandra       {":".join(map(str, cfg.cassandra_address))}  keyspace analytics (cassandra_default)
+  Prometheus      {cfg.monitoring_url("prometheus")}   Pushgateway {cfg.monitoring_url("pushgateway")}
+  Alertmanager    {cfg.monitoring_url("alertmanager")}  (configurations in {cfg.monitoring})
   drops / data    {cfg.drop_dir}  /  {cfg.data_dir}
   logs            {cfg.logs}  (task logs under {cfg.logs / "airflow"})
   CLI             scripts/stack.sh airflow dags trigger {DAG_ID} --conf '{{"date": "2024-01-15"}}'

@@ -21,8 +21,10 @@ REPO = Path(__file__).resolve().parents[1]
 # Airflow 3.3 itself uses. Matched by message start and category, so every other warning still shows.
 QUIET_WARNINGS = "ignore:Could not import graphviz:UserWarning,ignore:GitWildMatchPattern:DeprecationWarning"
 
+SPARK_METRICS = f"-Dspark.metrics.conf={REPO / 'monitoring' / 'spark-metrics.properties'}"
 SPARK_POOL = "analytics_spark"  # plugins/analytics_etl/spark.py: the pool every Spark task runs in
 AIRFLOW_SERVICES = ("api-server", "scheduler", "dag-processor", "triggerer")
+MONITORING_SERVICES = ("pushgateway", "alertmanager", "prometheus")  # scripts/monitoring_servers.py
 ADMIN_USER = "admin"
 
 
@@ -62,6 +64,10 @@ class StackConfig:
     cassandra_storage_port: int = 17100
     cassandra_jmx_port: int = 17299
     parallelism: int = 4  # Airflow's task slots, and so LocalExecutor's worker processes
+    # Monitoring (docs/monitoring.md): Prometheus's, the Pushgateway's and Alertmanager's own defaults.
+    prometheus_port: int = 9090
+    pushgateway_port: int = 9091
+    alertmanager_port: int = 9093
 
     @classmethod
     def from_env(cls) -> StackConfig:
@@ -85,6 +91,9 @@ class StackConfig:
             cassandra_storage_port=_env_int("ETL_STACK_CASSANDRA_STORAGE_PORT", 17100),
             cassandra_jmx_port=_env_int("ETL_STACK_CASSANDRA_JMX_PORT", 17299),
             parallelism=_env_int("ETL_STACK_PARALLELISM", default_parallelism()),
+            prometheus_port=_env_int("ETL_STACK_PROMETHEUS_PORT", 9090),
+            pushgateway_port=_env_int("ETL_STACK_PUSHGATEWAY_PORT", 9091),
+            alertmanager_port=_env_int("ETL_STACK_ALERTMANAGER_PORT", 9093),
         )
 
     # -- where things are -------------------------------------------------------------------------
@@ -119,6 +128,13 @@ class StackConfig:
     @property
     def spark_ui_url(self) -> str:
         return f"http://127.0.0.1:{self.spark_ui_port}"
+
+    @property
+    def monitoring(self) -> Path:
+        return self.root / "monitoring"
+
+    def monitoring_url(self, name: str) -> str:
+        return f"http://127.0.0.1:{getattr(self, f'{name}_port')}"
 
     @property
     def cassandra_address(self) -> tuple[str, int]:
@@ -166,6 +182,14 @@ class StackConfig:
         }
         if not self.cassandra_host:  # the stack's own 5.0 node speaks v5: no downgrade warnings in the logs
             conns["cassandra_default"]["extra"] = json.dumps({"protocol_version": 5})
+        # Each run pushes its metrics here when it ends (docs/monitoring.md).
+        conns["prometheus_pushgateway"] = {
+            "conn_type": "http",
+            "host": "127.0.0.1",
+            "port": self.pushgateway_port,
+        }
+        # The UI's monitoring page reads the metrics back from here.
+        conns["prometheus_default"] = {"conn_type": "http", "host": "127.0.0.1", "port": self.prometheus_port}
         return conns
 
     def variables(self) -> dict[str, str]:
@@ -238,7 +262,10 @@ class StackConfig:
                 "SPARK_LOCAL_IP": "127.0.0.1",  # Spark's ports and web UIs bind to loopback only
                 # The master's REST submission server would take the fixed port 6066: nothing here
                 # submits through it (spark-submit speaks to the master's own port).
-                "SPARK_MASTER_OPTS": f"{env.get('SPARK_MASTER_OPTS', '')} -Dspark.master.rest.enabled=false".strip(),
+                "SPARK_MASTER_OPTS": f"{env.get('SPARK_MASTER_OPTS', '')} -Dspark.master.rest.enabled=false"
+                f" {SPARK_METRICS}".strip(),
+                # Spark's own metrics in Prometheus's format on the daemons' web UIs (monitoring/).
+                "SPARK_WORKER_OPTS": f"{env.get('SPARK_WORKER_OPTS', '')} {SPARK_METRICS}".strip(),
                 "PYSPARK_PYTHON": sys.executable,
                 "PYSPARK_DRIVER_PYTHON": sys.executable,
                 "PYTHONWARNINGS": ",".join(filter(None, [QUIET_WARNINGS, env.get("PYTHONWARNINGS")])),
@@ -274,4 +301,8 @@ class StackConfig:
         # the task logs from the shared folder instead.
         extra = {"scheduler": ["--skip-serve-logs"], "triggerer": ["--skip-serve-logs"]}
         airflow = [Service(name, ["airflow", name, *extra.get(name, [])]) for name in AIRFLOW_SERVICES]
-        return spark + airflow
+        from monitoring_servers import argv as monitoring_argv
+
+        monitoring = [Service(name, monitoring_argv(name, self.monitoring, getattr(self, f"{name}_port")))
+                      for name in MONITORING_SERVICES]  # fmt: skip
+        return spark + airflow + monitoring

@@ -34,6 +34,7 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,7 @@ from airflow.providers.common.compat.sdk import AirflowException, AirflowNotFoun
 from airflow.sdk.exceptions import AirflowFailException
 
 from analytics_etl.defaults import PROJECT_ROOT, SPARK_JOBS
+from analytics_etl.metrics import SPARK_SECONDS_XCOM, keep_xcom
 from analytics_etl.settings import quick_jit_below_bytes, spark_cds_dir
 from analytics_etl.storage import STORE_CONN_ID, is_object_store, s3a_settings
 
@@ -288,6 +290,7 @@ class SparkJobOperator(SparkSubmitOperator):
         self._ship_jobs_jar()
         private = self._object_store()
         dump, archive = self._share_classes() or (None, None)
+        started = time.monotonic()
         try:
             result = super().execute(context)
             if dump is not None and dump.exists():
@@ -306,3 +309,5 @@ class SparkJobOperator(SparkSubmitOperator):
                 dump.unlink(missing_ok=True)
             if private is not None:
                 shutil.rmtree(private, ignore_errors=True)
+            # The application's wall time (spark-submit to its exit), for the run's metrics.
+            keep_xcom(SPARK_SECONDS_XCOM, round(time.monotonic() - started, 3))

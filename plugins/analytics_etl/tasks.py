@@ -255,11 +255,15 @@ def load_cassandra(run: dict[str, str]) -> dict[str, int]:
             record.cassandra_status(f"{message}; would write {would}")
         raise AirflowSkipException(message)
     from analytics_etl.cassandra.errors import SinkRefusedRow
+    from analytics_etl.metrics import LATENCY_XCOM, LatencyHistogram, keep_xcom
 
+    latency = LatencyHistogram()  # the write latency, for the run's metrics (docs/monitoring.md)
     try:
-        written = sink.load_day(paths, dt.date.fromisoformat(run["date"]))
+        written = sink.load_day(paths, dt.date.fromisoformat(run["date"]), listen=latency.listen)
     except SinkRefusedRow as err:  # the same row is refused on every try
         raise AirflowFailException(f"Cassandra refused a row: {err}") from None
+    finally:
+        keep_xcom(LATENCY_XCOM, latency.as_xcom())
     with _record(run) as record:
         record.written("cassandra", written)
         record.cassandra_status("loaded")

@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import urllib.parse
+import urllib.request
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg2
@@ -22,6 +25,7 @@ from tests.conftest import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 LOCAL = Path(os.environ.get("ETL_LOCAL_DIR", REPO / ".local"))
+sys.path.insert(0, str(REPO / "scripts"))  # monitoring_servers
 PG_DATA = LOCAL / "postgres-test"
 SPARK_CDS_DIR = LOCAL / "spark-cds"
 
@@ -102,6 +106,7 @@ class Deployment:
     variables: dict[str, str]
     spark_connection: bool = True  # False: no spark_default at all (the platform then runs local[*])
     cassandra_url: str | None = None  # cassandra_default; None: no connection (the load is skipped)
+    connections: dict[str, str] = field(default_factory=dict)  # any other: conn id -> URI or JSON
 
     def env(self) -> dict[str, str]:
         env = airflow_env(self.home)
@@ -111,6 +116,7 @@ class Deployment:
             env["AIRFLOW_CONN_SPARK_DEFAULT"] = json.dumps({"conn_type": "spark", "host": "local[2]"})
         if self.cassandra_url:
             env["AIRFLOW_CONN_CASSANDRA_DEFAULT"] = self.cassandra_url
+        env.update({f"AIRFLOW_CONN_{k.upper()}": v for k, v in self.connections.items()})
         env["AIRFLOW_VAR_ETL_DATA_DIR"] = str(self.data_dir)
         env["AIRFLOW_VAR_ETL_DROP_DIR"] = str(self.drop_dir)
         env.update({f"AIRFLOW_VAR_{k.upper()}": v for k, v in self.variables.items()})
@@ -155,3 +161,35 @@ def deployment(postgres: PostgresServer, airflow_home: Path, tmp_path: Path) -> 
             "etl_spark_cds_dir": str(SPARK_CDS_DIR),
         },
     )
+
+
+@pytest.fixture(scope="module")
+def prometheus():
+    """A Pushgateway and a Prometheus scraping it every second and evaluating the platform's alert
+    rules (Debian's binaries, on free ports of 127.0.0.1, stopped by their pids); yields Prometheus's
+    query function, with the servers' ports as attributes."""
+    import monitoring_servers as ms
+
+    root = LOCAL / "monitoring-test"
+    gateway = ms.Server("pushgateway", root, free_port())
+    server = ms.Server("prometheus", root, free_port())
+    for s in (server, gateway):
+        s.stop()  # what a killed session left
+    (root / "pushgateway.db").unlink(missing_ok=True)
+    shutil.rmtree(root / "prometheus-data", ignore_errors=True)  # each module sees its own series only
+    config = ms.prometheus_config(f"127.0.0.1:{gateway.port}", "127.0.0.1:9", None, [], interval="1s")
+    ms.write_configs(root, config, ms.alertmanager_config(None, []))
+    gateway.start()
+    server.start()
+
+    def query(expr: str) -> dict[tuple, float]:
+        url = f"http://127.0.0.1:{server.port}/api/v1/query?query={urllib.parse.quote(expr)}"
+        with urllib.request.urlopen(url, timeout=10) as response:
+            result = json.load(response)["data"]["result"]
+        return {tuple(sorted((k, v) for k, v in r["metric"].items() if k not in ("instance",))):
+                float(r["value"][1]) for r in result}  # fmt: skip
+
+    query.gateway_port, query.port = gateway.port, server.port
+    yield query
+    server.stop()
+    gateway.stop()

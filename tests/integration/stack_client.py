@@ -40,6 +40,9 @@ TEST_VARIABLES = {
     "etl_drop_poke_seconds": "2",
     "etl_drop_timeout_seconds": "600",
     "etl_spark_cds_dir": str(SPARK_CDS_DIR),
+    # The tests' days are in 2024: the stack's nightly analytics_retention (unpaused) would otherwise
+    # delete their files as older than the default 30 days while the tests read them.
+    "etl_retention_days": "3650",
 }
 
 
@@ -85,6 +88,9 @@ class Stack:
             ETL_STACK_CASSANDRA_PORT=str(free_port_block(1)),
             ETL_STACK_CASSANDRA_STORAGE_PORT=str(free_port_block(1)),
             ETL_STACK_CASSANDRA_JMX_PORT=str(free_port_block(1)),
+            ETL_STACK_PROMETHEUS_PORT=str(free_port_block(1)),
+            ETL_STACK_PUSHGATEWAY_PORT=str(free_port_block(1)),
+            ETL_STACK_ALERTMANAGER_PORT=str(free_port_block(1)),
         )
         env.pop("CASSANDRA_HOST", None)  # the stack starts its own node
         return cls(env)

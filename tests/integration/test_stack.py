@@ -7,14 +7,18 @@ from __future__ import annotations
 import json
 import shutil
 import time
+import urllib.request
 from pathlib import Path
+from urllib.parse import quote
 
 import psutil
+import psycopg2
 import pytest
 from aiosmtpd.controller import Controller
 
 from tests.conftest import CassandraKeyspace, free_port
 from tests.integration.stack_client import DAG_ID, REPO, TEST_VARIABLES, Stack, generate, logged_in
+from tests.integration.test_alerts import Inbox, html
 from tests.integration.test_dag_end_to_end import cassandra_contents
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.deployment]
@@ -103,6 +107,7 @@ def test_up_starts_everything_on_loopback_and_twice_is_harmless(stack):
     assert set(before) == {
         "spark-master.pid", "spark-worker-1.pid", "spark-worker-2.pid",
         "api-server.pid", "scheduler.pid", "dag-processor.pid", "triggerer.pid",
+        "pushgateway.pid", "alertmanager.pid", "prometheus.pid",
     }  # fmt: skip
     again = stack.script("up", timeout=600)
     assert again.returncode == 0, again.stdout[-3000:]
@@ -255,16 +260,86 @@ def test_in_a_browser_the_trigger_form_has_a_date_picker_and_the_run_lands(stack
     conn.close()
 
 
+def test_a_gate_failing_day_fires_in_alertmanager_and_is_mailed_once(stack):
+    """Issue 23: the run's metrics reach Prometheus, whose rule fires in Alertmanager (its API shows
+    the alert), and the failure is mailed once, by Airflow: Alertmanager's route sends it nowhere."""
+    day = "2024-02-05"
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        smtp = {"conn_type": "smtp", "host": "127.0.0.1", "port": controller.port,
+                "extra": {"from_email": "etl@example.com", "disable_ssl": True, "disable_tls": True}}  # fmt: skip
+        stack.airflow("connections", "delete", "smtp_default")
+        assert (
+            stack.airflow("connections", "add", "smtp_default", "--conn-json", json.dumps(smtp)).returncode
+            == 0
+        )
+        assert stack.airflow("variables", "set", "etl_alert_to", "oncall@example.com").returncode == 0
+        again = stack.script("up", timeout=600)  # Alertmanager takes smtp_default and etl_alert_to
+        assert f"alertmanager: mails oncall@example.com through 127.0.0.1:{controller.port}" in again.stdout
+        stack.generate_day(day)
+        source = psycopg2.connect(stack.cfg.pg_url("source"))
+        with source, source.cursor() as cur:  # a score the gate refuses
+            cur.execute("UPDATE progress SET score = 250 WHERE id = (SELECT min(id) FROM progress"
+                        " WHERE date = %s AND user_id IN (SELECT id FROM users))", (day,))  # fmt: skip
+        source.close()
+        run = stack.api(
+            "POST", f"/api/v2/dags/{DAG_ID}/dagRuns", {"logical_date": None, "conf": {"date": day}}
+        )
+        assert stack.wait_run(run["dag_run_id"]) == "failed"
+        alert = wait_for_alert(stack, "EtlGateFailed", day)
+        # Prometheus has the run's figures and scrapes Spark's own metrics from the master and workers.
+        assert prometheus(stack, f'etl_validation_success{{date="{day}"}}') == [0.0]
+        assert prometheus(stack, 'up{job=~"pushgateway|spark-master|spark-worker"}') == [1.0] * 4
+        assert prometheus(stack, "metrics_master_aliveWorkers_Value") == [float(stack.cfg.spark_workers)]
+        assert [r["name"] for r in alert["receivers"]] == ["mailed-by-airflow"]
+        assert alert["labels"]["mailed_by"] == "airflow" and alert["annotations"]["runbook"]
+        inbox.wait_for(1, timeout=120)  # Airflow's mail, from the dag-processor
+        time.sleep(40)  # Alertmanager's group_wait (30 s) has passed for the date's alerts
+        about_day = [m for m in inbox.messages if day in m["Subject"] + m.get_body().get_content()]
+        assert len(about_day) == 1, [
+            m["Subject"] for m in inbox.messages
+        ]  # docs/alerts.md: one per failed run
+        assert "validate_outputs" in about_day[0].get_body().get_content()
+        # The plugin's monitoring page (issue 23, item 4) reads the same Prometheus: the date and its alert.
+        with logged_in(stack) as page:
+            page.goto(f"{stack.cfg.api_url}/analytics-etl/monitoring")
+            row = page.locator("table.alerts tr", has_text="EtlGateFailed").filter(has_text=day)
+            row.first.wait_for(timeout=30_000)
+            assert page.locator('svg.chart[aria-label="Validation outcome"] rect.outcome.failed').count() >= 1
+            page.screenshot(path=str(SCREENSHOTS / "stack_monitoring.png"), full_page=True)
+    finally:
+        controller.stop()
+
+
+def prometheus(stack: Stack, expr: str) -> list[float]:
+    url = f"{stack.cfg.monitoring_url('prometheus')}/api/v1/query?query={quote(expr)}"
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return sorted(float(r["value"][1]) for r in json.load(response)["data"]["result"])
+
+
+def wait_for_alert(stack: Stack, name: str, day: str, timeout: float = 180) -> dict:
+    url = f"{stack.cfg.monitoring_url('alertmanager')}/api/v2/alerts?filter=" + quote(f'alertname="{name}"')
+    deadline = time.monotonic() + timeout
+    while True:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            found = [a for a in json.load(response) if a["labels"].get("date") == day]
+        if found:
+            return found[0]
+        assert time.monotonic() < deadline, f"{name} for {day} never reached Alertmanager"
+        time.sleep(3)
+
+
 def test_a_run_marked_failed_by_hand_is_recorded_failed_and_mailed_once(stack):
     """The UI's "Mark as failed" is the REST API's PATCH: no failure callback runs then, so the
     plugin's listener ends the run's record and sends the one mail (issue 22, item 3)."""
-    from tests.integration.test_alerts import Inbox, html
-
     inbox = Inbox()
     controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
     controller.start()
     smtp = {"conn_type": "smtp", "host": "127.0.0.1", "port": controller.port,
             "extra": {"disable_ssl": True, "disable_tls": True, "from_email": "etl@example.com"}}  # fmt: skip
+    stack.airflow("connections", "delete", "smtp_default")  # the one an earlier test set, if any
     assert (
         stack.airflow("connections", "add", "smtp_default", "--conn-json", json.dumps(smtp)).returncode == 0
     )

@@ -7,15 +7,12 @@ read well for a few days and for a year. `test_ui_plugin.py` checks the same pag
 from __future__ import annotations
 
 import datetime as dt
-import shutil
-import threading
-import time
 from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import free_port
-from tests.integration.stack_client import CHROMIUM_ARGS, REPO
+from tests.integration.stack_client import REPO
+from tests.integration.ui_server import chromium_page, serve_routes
 
 pytestmark = pytest.mark.integration
 
@@ -36,12 +33,8 @@ RECORDS = [record(15), record(16, read=12_000), record(18, "failed", False), rec
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
-    """The plugin's routes mounted at /analytics-etl as the api-server mounts them, without Airflow's
-    login (the deployment test covers it), reading the runs above."""
-    import uvicorn
-    from fastapi import FastAPI
-
-    from analytics_etl.ui import URL_PREFIX, routes, store
+    """The plugin's routes reading the runs above."""
+    from analytics_etl.ui import routes, store
 
     def history(dag_id: str, start: dt.date, end: dt.date) -> list[dict]:
         return [r for r in RECORDS if start <= r["date"] <= end]
@@ -50,39 +43,18 @@ def server() -> Iterator[str]:
     patch.setattr(store, "latest_date", lambda dag_id: dt.date(2024, 1, 20))
     patch.setattr(store, "history", history)
     patch.setattr(routes, "_threshold", lambda: 0.05)
-    inner = FastAPI()
-    inner.include_router(routes.router)
-    outer = FastAPI()
-    outer.mount(URL_PREFIX, inner)
-    port = free_port()
-    served = uvicorn.Server(uvicorn.Config(outer, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=served.run, daemon=True)
-    thread.start()
-    for _ in range(100):
-        if served.started:
-            break
-        time.sleep(0.05)
     try:
-        yield f"http://127.0.0.1:{port}{URL_PREFIX}"
+        with serve_routes() as url:
+            yield url
     finally:
-        served.should_exit = True
-        thread.join(timeout=10)
         patch.undo()
 
 
 @pytest.fixture(scope="module")
 def page(server):
-    from playwright.sync_api import sync_playwright
-
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=shutil.which("chromium"), headless=True, args=CHROMIUM_ARGS
-        )
-        try:
-            yield browser.new_page(viewport={"width": 1200, "height": 1000})
-        finally:
-            browser.close()
+    with chromium_page() as page:
+        yield page
 
 
 def boxes(locator) -> list[dict]:

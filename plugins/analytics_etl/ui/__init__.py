@@ -1,5 +1,6 @@
 """The run inside the Airflow UI: a FastAPI app the api-server mounts, and the external views that
-frame it (a run's data quality and rejects, the history of `etl_runs` as charts).
+frame it (a run's data quality and rejects, the history of `etl_runs` as charts, the platform's
+metrics from Prometheus).
 
 The app is built on its first request (`LazyApp`), so the scheduler, the dag-processor and the
 workers, which import the plugin too, never import FastAPI or the api-server's security module.
@@ -33,6 +34,13 @@ EXTERNAL_VIEWS = [
         "destination": "nav",
         "category": "browse",
         "url_route": "etl-history",
+    },
+    {
+        "name": "ETL monitoring",
+        "href": f"{URL_PREFIX.lstrip('/')}/monitoring",
+        "destination": "nav",
+        "category": "browse",
+        "url_route": "etl-monitoring",
     },
 ]
 

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import FileResponse, Response
 
 from analytics_etl import settings
-from analytics_etl.ui import DAG_ID, guard, history_charts, shaping, store
+from analytics_etl.ui import DAG_ID, guard, history_charts, monitoring_charts, prometheus, shaping, store
 from analytics_etl.ui.render import STATIC, page, run_href
 
 router = APIRouter()
@@ -80,6 +80,17 @@ def rejects(request: Request, dag_id: str, run_id: str) -> Response:
     )  # fmt: skip
 
 
+def _window(end: str | None, days: str | None) -> tuple[dt.date | None, int | None]:
+    """The `end` and `days` a chart page was asked for; BadDate / BadDays name a bad one."""
+    return shaping.parse_end(end), shaping.parse_days(days)
+
+
+def _refused(request: Request, err: ValueError) -> Response:
+    """A clear 400 for a bad `end` or `days`, not FastAPI's JSON 422."""
+    title = "Not a date" if isinstance(err, shaping.BadDate) else "Not a number of days"
+    return page(request, "message.html", 400, title=title, message=str(err))
+
+
 @router.get("/history")
 def history(
     request: Request,
@@ -88,12 +99,10 @@ def history(
 ) -> Response:
     """The runs of `days` days up to `end`; without `days`, of the last 90 days from the first day
     with a run (at least a week), so the charts spread whatever runs there are over their width."""
-    try:  # a clear answer, not FastAPI's JSON 422
-        asked, length = shaping.parse_end(end), shaping.parse_days(days)
-    except shaping.BadDate as err:
-        return page(request, "message.html", 400, title="Not a date", message=str(err))
-    except shaping.BadDays as err:
-        return page(request, "message.html", 400, title="Not a number of days", message=str(err))
+    try:
+        asked, length = _window(end, days)
+    except (shaping.BadDate, shaping.BadDays) as err:
+        return _refused(request, err)
     start, last = shaping.window(store.latest_date(DAG_ID), asked, length or HISTORY_DAYS, dt.date.today())
     points = shaping.history(store.history(DAG_ID, start, last))
     if length is None:
@@ -104,6 +113,34 @@ def history(
     return page(request, "history.html", start=start, end=last, days=length, lengths=WINDOW_CHOICES,
                 points=points, charts=charts,
                 run_links=[run_href(request, p.run_id) for p in points])  # fmt: skip
+
+
+@router.get("/monitoring")
+def monitoring(
+    request: Request,
+    end: Annotated[str | None, Query()] = None,
+    days: Annotated[str | None, Query()] = None,
+) -> Response:
+    """The platform's metrics read back from Prometheus, one point per date, with the alert rules'
+    thresholds, and the rules' active alerts: the dashboard of docs/monitoring.md. The window works
+    as the history page's, over the dates Prometheus holds."""
+    try:
+        asked, length = _window(end, days)
+    except (shaping.BadDate, shaping.BadDays) as err:
+        return _refused(request, err)
+    try:
+        where = prometheus.server()
+        answers = {expr: prometheus.query(where, expr) for expr in monitoring_charts.QUERIES}
+        active = prometheus.alerts(where)
+    except prometheus.Unavailable as err:
+        return page(request, "message.html", 503, title="Prometheus unavailable", message=str(err))
+    known = monitoring_charts.dates(answers)
+    start, last = shaping.window(max(known, default=None), asked, length or HISTORY_DAYS, dt.date.today())
+    if length is None:
+        start = shaping.fitted_start(start, last, [d for d in known if start <= d <= last], FITTED_AT_LEAST)
+    return page(request, "monitoring.html", start=start, end=last, days=length, lengths=WINDOW_CHOICES,
+                charts=monitoring_charts.draw(answers, start, last), alerts=active,
+                prometheus=where.base)  # fmt: skip
 
 
 def _threshold() -> float | None:
