@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Idempotent set-up of a fresh machine: Java, Maven, PostgreSQL binaries, Prometheus's servers, the
-# pinned virtualenv, and the pinned Cassandra server's jars.
+# pinned virtualenv, and the pinned jars of the Cassandra server, the S3 server and Spark's S3A connector.
 # Re-running it is cheap: the virtualenv is rebuilt only when a requirements file changes.
 #   scripts/bootstrap.sh                       set up
 #   scripts/bootstrap.sh --refresh-constraints re-resolve requirements*.txt and rewrite constraints.txt
@@ -86,4 +86,6 @@ fi
 SPARK_HOME= scripts/build_jar.sh
 # The Cassandra server's jars, resolved and checked once here (cached; nothing runs Maven after this).
 scripts/cassandra.sh resolve
+# The S3 server's jars and Spark's S3A connector (hadoop-aws and the AWS SDK bundle, ~630 MB), the same way.
+scripts/s3.sh resolve
 log "ready: $("$VENV/bin/python" --version), $(java -version 2>&1 | head -1)"

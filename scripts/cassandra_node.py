@@ -21,10 +21,7 @@ virtualenv. Settings are environment variables (`from_env`): ETL_CASSANDRA_DIR, 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
-import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -32,12 +29,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from local_server import find_java, launch, pid_running, port_free, rss_mb, stop_pid, wait_ready
+from maven_jars import JarsError, PinnedJars, local_dir
+
 REPO = Path(__file__).resolve().parents[1]
 SERVER = REPO / "scripts" / "cassandra_server"
-POM = SERVER / "pom.xml"
-LOCK = SERVER / "dependencies.lock"
-# Pinned by its full coordinate: no plugin version is left for Maven to pick.
-DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.8.1"
+JARS = PinnedJars("the Cassandra server", SERVER, "scripts/cassandra.sh lock", cache="cassandra-server")
+LOCK = JARS.lock
 MAIN_CLASS = "org.apache.cassandra.service.CassandraDaemon"
 READY_TIMEOUT = 240.0  # a cold first start on two busy cores takes ~15-40 s
 STOP_TIMEOUT = 120.0
@@ -51,94 +49,25 @@ def _env_int(name: str, default: int) -> int:
     return int(os.environ.get(name) or default)
 
 
-def local_dir() -> Path:
-    return Path(os.environ.get("ETL_LOCAL_DIR") or REPO / ".local")
-
-
-def maven_repo() -> Path:
-    return Path(os.environ.get("ETL_MAVEN_REPO") or Path.home() / ".m2" / "repository")
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _read_lock() -> dict[str, str]:
-    """Jar path inside the Maven repository -> SHA-256."""
-    entries = {}
-    for line in LOCK.read_text().splitlines():
-        if line.strip() and not line.startswith("#"):
-            sha, rel = line.split()
-            entries[rel] = sha
-    return entries
-
-
-def _maven_classpath(repo: Path, out: Path, offline: bool) -> list[Path]:
-    """Resolve the pom's dependencies with Maven; the jars in classpath order."""
-    if not shutil.which("mvn"):
-        raise NodeError(
-            "mvn not found: install Maven (apt-get install maven) to resolve the Cassandra server"
-        )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    argv = ["mvn", "-q", "-B", "-f", str(POM), f"-Dmaven.repo.local={repo}",
-            f"{DEPENDENCY_PLUGIN}:build-classpath", f"-Dmdep.outputFile={out}"]  # fmt: skip
-    if offline:
-        argv.insert(1, "-o")
-    done = subprocess.run(argv, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise NodeError(f"Maven could not resolve {POM}:\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
-    return [Path(p) for p in out.read_text().strip().split(os.pathsep)]
-
-
 def resolve() -> list[Path]:
-    """The server's classpath, every jar checked against the lock. Cached per pom and lock: a second
-    call runs no Maven at all (and a call with the jars in the Maven cache downloads nothing)."""
-    repo = maven_repo()
-    key = hashlib.sha256(POM.read_bytes() + LOCK.read_bytes() + str(repo).encode()).hexdigest()[:16]
-    cached = local_dir() / "cassandra-server" / f"classpath-{key}.txt"
-    if cached.exists():
-        jars = [Path(p) for p in cached.read_text().split(os.pathsep)]
-        if all(j.exists() for j in jars):
-            return jars
-    lock = _read_lock()
-    # Offline first: a warm Maven cache resolves without touching the network.
+    """The server's classpath, every jar checked against the lock (scripts/maven_jars.py)."""
     try:
-        jars = _maven_classpath(repo, cached.with_suffix(".tmp"), offline=True)
-    except NodeError:
-        jars = _maven_classpath(repo, cached.with_suffix(".tmp"), offline=False)
-    got = {str(j.relative_to(repo)): j for j in jars}
-    if set(got) != set(lock):
-        added, missing = sorted(set(got) - set(lock)), sorted(set(lock) - set(got))
-        raise NodeError(
-            f"the resolved Cassandra server differs from {LOCK.name}: not locked {added[:5]}, "
-            f"locked but not resolved {missing[:5]} (after a version change: scripts/cassandra.sh lock)"
-        )
-    for rel, path in got.items():
-        if _sha256(path) != lock[rel]:
-            raise NodeError(f"{path} does not match its SHA-256 in {LOCK}: a corrupt or altered download")
-    cached.with_suffix(".tmp").replace(cached)
-    return jars
+        return JARS.resolve()
+    except JarsError as err:
+        raise NodeError(str(err)) from None
 
 
 def write_lock() -> None:
-    repo = maven_repo()
-    jars = _maven_classpath(repo, local_dir() / "cassandra-server" / "classpath-lock.tmp", offline=False)
-    lines = [f"{_sha256(j)}  {j.relative_to(repo)}" for j in jars]
-    header = (
-        f"# SHA-256 and Maven path of every jar of the Cassandra server in {POM.name}, in classpath order.\n"
-    )
-    LOCK.write_text(header + "\n".join(lines) + "\n")
-    print(f"wrote {LOCK} ({len(lines)} jars)")
+    try:
+        count = JARS.write_lock()
+    except JarsError as err:
+        raise NodeError(str(err)) from None
+    print(f"wrote {LOCK} ({count} jars)")
 
 
 def _java() -> str:
-    home = os.environ.get("JAVA_HOME")
-    java = str(Path(home) / "bin" / "java") if home else shutil.which("java")
-    if not java or not Path(java).exists():
+    java = find_java()
+    if not java:
         raise NodeError("java not found: Cassandra 5.0 needs a Java 17 (or 11) runtime")
     return java
 
@@ -159,16 +88,6 @@ def _options(name: str) -> list[str]:
     return opts
 
 
-def _port_free(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
 def cql_answers(host: str, port: int, timeout: float = 2.0) -> bool:
     """True when a CQL server answers an OPTIONS request with SUPPORTED (the port alone opens early)."""
     try:
@@ -179,30 +98,6 @@ def cql_answers(host: str, port: int, timeout: float = 2.0) -> bool:
             return len(header) == 9 and header[0] == 0x84 and header[4] == 0x06  # v4 response, SUPPORTED
     except OSError:
         return False
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie child of this process counts as gone.
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
-    except OSError:
-        return False
-
-
-def _rss_mb(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) // 1024
-    except OSError:
-        pass
-    return 0
 
 
 @dataclass(frozen=True)
@@ -239,15 +134,7 @@ class Node:
 
     def pid(self) -> int | None:
         """The recorded pid, if that process is still this node's server."""
-        try:
-            pid = int(self.pid_file.read_text())
-        except (OSError, ValueError):
-            return None
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except OSError:
-            return None
-        return pid if str(self.root / "conf").encode() in cmdline and _pid_alive(pid) else None
+        return pid_running(self.pid_file, str(self.root / "conf"))
 
     def configure(self) -> None:
         values = {"@DATA@": str(self.root / "data"), "@LOGS@": str(self.root / "logs"),
@@ -292,7 +179,7 @@ class Node:
             return pid
         for name, port in (("ETL_CASSANDRA_PORT", self.cql_port), ("ETL_CASSANDRA_STORAGE_PORT", self.storage_port),
                            ("ETL_CASSANDRA_JMX_PORT", self.jmx_port)):  # fmt: skip
-            if not _port_free(port):
+            if not port_free(port):
                 raise NodeError(
                     f"port {port} on 127.0.0.1 is taken by another program: set {name} to a free port "
                     f"(Cassandra in {self.root} was not started)"
@@ -301,49 +188,32 @@ class Node:
         jars = resolve()
         self.configure()
         started = time.monotonic()
-        with (self.root / "logs" / "stdout.log").open("ab") as out:
-            proc = subprocess.Popen(self.argv(java, jars), stdin=subprocess.DEVNULL, stdout=out,
-                                    stderr=subprocess.STDOUT, start_new_session=True, cwd=self.root,
-                                    env={**os.environ, "MALLOC_ARENA_MAX": "4"})  # fmt: skip
-        self.pid_file.write_text(str(proc.pid))
+        pid = launch(self.argv(java, jars), self.root / "logs" / "stdout.log", self.pid_file, self.root,
+                     env={**os.environ, "MALLOC_ARENA_MAX": "4"})  # fmt: skip
         if wait:
-            self.wait_ready(proc.pid, started)
-        return proc.pid
+            self.wait_ready(pid, started)
+        return pid
 
     def wait_ready(self, pid: int, started: float) -> None:
-        deadline = started + READY_TIMEOUT
-        while not cql_answers("127.0.0.1", self.cql_port):
-            if not _pid_alive(pid):
-                tail = self.log.read_text().splitlines()[-15:] if self.log.exists() else []
-                raise NodeError(
-                    f"Cassandra (pid {pid}) exited while starting; {self.log} ends:\n" + "\n".join(tail)
-                )
-            if time.monotonic() > deadline:
-                self.stop()
-                raise NodeError(
-                    f"Cassandra did not answer CQL on {self.host} within {READY_TIMEOUT:.0f} s; see {self.log}"
-                )
-            time.sleep(0.25)
+        state = wait_ready(
+            lambda: cql_answers("127.0.0.1", self.cql_port), pid, started + READY_TIMEOUT, self.log, 0.25
+        )
+        if state == "timeout":
+            self.stop()
+            raise NodeError(
+                f"Cassandra did not answer CQL on {self.host} within {READY_TIMEOUT:.0f} s; see {self.log}"
+            )
+        if state != "ready":
+            raise NodeError(f"Cassandra (pid {pid}) exited while starting; {self.log} ends:\n{state}")
         print(f"Cassandra started on {self.host} in {time.monotonic() - started:.1f} s "
-              f"(pid {pid}, {_rss_mb(pid)} MB RSS, data in {self.root / 'data'})", file=sys.stderr)  # fmt: skip
+              f"(pid {pid}, {rss_mb(pid)} MB RSS, data in {self.root / 'data'})", file=sys.stderr)  # fmt: skip
 
     def stop(self) -> None:
         pid = self.pid()
         if not pid:
             self.pid_file.unlink(missing_ok=True)
             return
-        os.kill(pid, signal.SIGTERM)  # the node drains, flushes its memtables and exits
-        deadline = time.monotonic() + STOP_TIMEOUT
-        while _pid_alive(pid):
-            if time.monotonic() > deadline:
-                print(
-                    f"Cassandra (pid {pid}) still running {STOP_TIMEOUT:.0f} s after SIGTERM: killed",
-                    file=sys.stderr,
-                )
-                os.kill(pid, signal.SIGKILL)
-                while _pid_alive(pid):
-                    time.sleep(0.1)
-            time.sleep(0.1)
+        stop_pid(pid, STOP_TIMEOUT, "Cassandra")  # the node drains, flushes its memtables and exits
         self.pid_file.unlink(missing_ok=True)
         print(f"Cassandra on {self.host} stopped (pid {pid})", file=sys.stderr)
 
@@ -353,7 +223,7 @@ class Node:
             print(f"Cassandra: not running (would listen on {self.host}, data in {self.root / 'data'})")
             return False
         answers = "answers CQL" if cql_answers("127.0.0.1", self.cql_port) else "starting (no CQL yet)"
-        print(f"Cassandra: running on {self.host}, pid {pid}, {_rss_mb(pid)} MB RSS, {answers}")
+        print(f"Cassandra: running on {self.host}, pid {pid}, {rss_mb(pid)} MB RSS, {answers}")
         return True
 
 

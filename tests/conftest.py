@@ -121,3 +121,65 @@ def cassandra_keyspace(cassandra_server: CassandraServer, cassandra_session) -> 
     name = f"it_analytics_{uuid.uuid4().hex[:12]}"
     yield CassandraKeyspace(name, cassandra_server.url(name), cassandra_session)
     cassandra_session.execute(f"DROP KEYSPACE IF EXISTS {name}", timeout=120)
+
+
+@dataclass(frozen=True)
+class S3Server:
+    """The session's S3-compatible store (S3Proxy, scripts/s3_server.py) and one bucket of it."""
+
+    store: object  # s3_server.Store
+    bucket: str
+
+    @property
+    def endpoint(self) -> str:
+        return self.store.endpoint
+
+    @property
+    def secret_key(self) -> str:
+        return self.store.credentials().secret_key
+
+    def connection_json(self) -> str:
+        """The `aws_default` connection of this store, for AIRFLOW_CONN_AWS_DEFAULT."""
+        import json
+
+        return json.dumps(self.store.connection())
+
+    def client(self):
+        """A plain boto3 client, to check what the platform wrote without its code."""
+        import boto3
+
+        creds = self.store.credentials()
+        return boto3.client("s3", endpoint_url=self.endpoint, region_name="us-east-1",
+                            aws_access_key_id=creds.access_key, aws_secret_access_key=creds.secret_key)  # fmt: skip
+
+    def keys(self, prefix: str = "") -> list[str]:
+        """The objects under `prefix`, without directory markers (empty objects named `folder/`, which
+        S3A writes and this server's filesystem backend lists for every folder it holds)."""
+        pages = self.client().get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
+        keys = (obj["Key"] for page in pages for obj in page.get("Contents", []))
+        return sorted(key for key in keys if not key.endswith("/"))
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """A fresh S3-compatible store for this session (the project's own, scripts/s3_server.py) on a
+    free port of 127.0.0.1, with new credentials and one bucket; stopped by its pid at the end."""
+    from s3_server import Store
+
+    store = Store(root=LOCAL / "s3-test", port=free_port(), buckets=("etl-test",))
+    store.stop()  # a store left by a killed session
+    shutil.rmtree(store.root, ignore_errors=True)  # its data and its credentials
+    store.start()
+    try:
+        yield S3Server(store, "etl-test")
+    finally:
+        store.stop()
+
+
+@pytest.fixture
+def s3_root(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fresh `s3://` root in the session's bucket, with `aws_default` naming the store."""
+    import uuid
+
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", s3_server.connection_json())
+    return f"s3://{s3_server.bucket}/t-{uuid.uuid4().hex[:12]}"

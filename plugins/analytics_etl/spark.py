@@ -19,6 +19,11 @@
   unusable runs without it.
 - **The ingest's Java functions** (`spark_jobs/jvm`, built by `scripts/build_jar.sh`) go with every
   job as `--jars` when built; without them the jobs give the same result, slower.
+- **Object storage** (`s3a://` or `s3://` among the job's arguments): Spark's S3A connector, pinned in
+  `scripts/s3a_connector/` and resolved by `scripts/s3.sh resolve`, goes on the driver's and the
+  executors' class path, the store's endpoint and region from `aws_default` on the command line, and
+  its keys in a properties file readable by this user only, in a private folder removed when the
+  job ends: never in the task log, the command line or the process list (docs/decisions.md).
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import json
 import os
 import shutil
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -38,9 +44,10 @@ from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOpe
 from airflow.providers.common.compat.sdk import AirflowException, AirflowNotFoundException
 from airflow.sdk.exceptions import AirflowFailException
 
-from analytics_etl.defaults import SPARK_JOBS
+from analytics_etl.defaults import PROJECT_ROOT, SPARK_JOBS
 from analytics_etl.metrics import SPARK_SECONDS_XCOM, keep_xcom
 from analytics_etl.settings import quick_jit_below_bytes, spark_cds_dir
+from analytics_etl.storage import STORE_CONN_ID, is_object_store, s3a_settings
 
 DEFAULT_MASTER = "local[*]"
 ERROR_FILE_ARG = "--error-file"
@@ -67,6 +74,8 @@ SPARK_CONF = {
 # create it with one slot, what two cores carry). `airflow dags test` ignores pools.
 SPARK_POOL = "analytics_spark"
 JOBS_JAR = SPARK_JOBS / "jvm" / "analytics-jobs.jar"
+S3A_LOCK = PROJECT_ROOT / "scripts" / "s3a_connector" / "dependencies.lock"
+_CLASS_PATHS = ("spark.driver.extraClassPath", "spark.executor.extraClassPath")
 
 
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -127,12 +136,37 @@ def _spark_home() -> Path:
     return Path(spec.origin).parent if spec and spec.origin else Path(sys.prefix)
 
 
-def class_archive(folder: str | Path) -> Path:
-    """The archive of this Spark installation and Java runtime in `folder`."""
+def class_archive(folder: str | Path, class_path: str = "") -> Path:
+    """The archive of this Spark installation and Java runtime in `folder`; a driver class path
+    (the S3A connector's) has archives of its own: a JVM refuses an archive of another class path."""
     jars = sorted(p.name for p in (_spark_home() / "jars").glob("*.jar"))
     java = os.environ.get("JAVA_HOME", "") or os.path.realpath(shutil.which("java") or "java")
-    key = hashlib.sha256("\n".join([*jars, java]).encode()).hexdigest()[:16]
+    key = hashlib.sha256("\n".join([*jars, java, *filter(None, [class_path])]).encode()).hexdigest()[:16]
     return Path(folder) / f"spark-driver-{key}.jsa"
+
+
+def s3a_jars() -> list[Path]:
+    """Spark's S3A connector: the jars of scripts/s3a_connector/dependencies.lock in Maven's local
+    repository, where `scripts/s3.sh resolve` (run by scripts/bootstrap.sh) put and checked them."""
+    repo = Path(os.environ.get("ETL_MAVEN_REPO") or Path.home() / ".m2" / "repository")
+    lines = [line.split() for line in S3A_LOCK.read_text().splitlines() if line.strip() and line[0] != "#"]
+    jars = [repo / rel for _sha, rel in lines]
+    missing = [str(j) for j in jars if not j.is_file()]
+    if missing:
+        raise AirflowException(
+            f"Spark's S3A connector is not resolved ({missing[0]}): run scripts/s3.sh resolve"
+        )
+    return jars
+
+
+def write_properties(path: Path, values: dict[str, str], head: str = "") -> None:
+    """A Java properties file of `values` (after the text `head`), created readable by this user only."""
+    if any("\n" in v or "\r" in v for v in values.values()):
+        raise ValueError("a property value holds a line break")
+    text = "".join(f"{key}={value.replace(chr(92), chr(92) * 2)}\n" for key, value in values.items())
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(head + text)
 
 
 def connection_exists(conn_id: str) -> bool:
@@ -185,7 +219,7 @@ class SparkJobOperator(SparkSubmitOperator):
         folder = spark_cds_dir()
         if not folder:
             return None
-        archive = class_archive(folder)
+        archive = class_archive(folder, (self.conf or {}).get(_CLASS_PATHS[0], ""))
         if archive.exists():
             self.log.info("class-data sharing: the driver maps %s", archive)
             self.conf = with_java_option(self.conf or {}, f"-XX:SharedArchiveFile={archive}")
@@ -201,6 +235,34 @@ class SparkJobOperator(SparkSubmitOperator):
             self.jars = ",".join(filter(None, [self.jars, str(JOBS_JAR)]))
         else:
             self.log.warning("%s is not built (scripts/build_jar.sh): the ingest reads JSON slower", JOBS_JAR)
+
+    def _object_store(self) -> Path | None:
+        """When the job reads or writes an object store: the S3A connector on the class path, the
+        store's settings from `aws_default`, its keys in a 0600 properties file; returns the private
+        folder of that file (removed after the job), or None."""
+        if not any(is_object_store(str(arg)) for arg in self.application_args or []):
+            return None
+        jars = os.pathsep.join(map(str, s3a_jars()))
+        public, secret = s3a_settings(STORE_CONN_ID)
+        conf = dict(self.conf or {})
+        for key in _CLASS_PATHS:
+            conf[key] = os.pathsep.join(filter(None, [conf.get(key), jars]))
+        self.conf = conf | public
+        endpoint = public.get("spark.hadoop.fs.s3a.endpoint", "AWS")
+        if not secret:
+            self.log.info(
+                "object store %s: S3A connector on the class path, no keys in %s", endpoint, STORE_CONN_ID
+            )
+            return None
+        folder = Path(tempfile.mkdtemp(prefix="etl-spark-"))  # mode 0700
+        properties = folder / "s3a.properties"
+        # A properties file of the deployment's own (the operator's argument) keeps its settings.
+        head = Path(self.properties_file).read_text(encoding="utf-8") + "\n" if self.properties_file else ""
+        write_properties(properties, secret, head)
+        self.properties_file = str(properties)
+        self.log.info("object store %s: S3A connector on the class path, keys of %s in a 0600 properties file",
+                      endpoint, STORE_CONN_ID)  # fmt: skip
+        return folder
 
     def _get_hook(self) -> SparkSubmitHook:
         hook = super()._get_hook()
@@ -226,6 +288,7 @@ class SparkJobOperator(SparkSubmitOperator):
         self.application_args = [*(self.application_args or []), ERROR_FILE_ARG, str(error_file)]
         self._choose_jit()
         self._ship_jobs_jar()
+        private = self._object_store()
         dump, archive = self._share_classes() or (None, None)
         started = time.monotonic()
         try:
@@ -244,5 +307,7 @@ class SparkJobOperator(SparkSubmitOperator):
         finally:
             if dump is not None:
                 dump.unlink(missing_ok=True)
+            if private is not None:
+                shutil.rmtree(private, ignore_errors=True)
             # The application's wall time (spark-submit to its exit), for the run's metrics.
             keep_xcom(SPARK_SECONDS_XCOM, round(time.monotonic() - started, 3))
