@@ -21,6 +21,7 @@ docs/lifecycle.md, "Faults", has what each fault did and the measured recovery t
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -493,7 +494,9 @@ def kill_spark_child_of_daily_outputs(dep: Deployment, log: Path) -> tuple[Backg
     jvm_tree = set().union(*({pid} | _descendants(pid, table) for pid in _jvms(run.seen)))
     killed_at = time.monotonic()
     for pid in jvm_tree:
-        os.kill(pid, signal.SIGKILL)
+        # A short-lived child of the JVM's launcher may have exited since the listing: nothing to kill.
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
     run_id = running_record(dep)["run_id"]
     run.wait_until(
         lambda: task_states(dep, run_id).get("daily_outputs") in ("up_for_retry", "failed"),
