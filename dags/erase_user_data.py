@@ -6,9 +6,9 @@ section 6). Removes every row of the user from `daily_user_stats`, from every Ca
 key manifest, from the staging and curated Parquet of every date and from the quarantine, redacts
 the user from validation results and data docs, and writes one row to `erasure_log` in
 `analytics_postgres` (created 'running' first, each removal added as it is made, so a failed
-erasure leaves a trace and a second one finishes the job). A bad `user_id` is refused naming it, touching nothing; a second erasure of
-the same user finds nothing and logs zeros. The producers' drop folders are not the platform's and
-are left alone: see `docs/lifecycle.md`.
+erasure leaves a trace and a second one finishes the job). A bad `user_id` is refused naming it,
+touching nothing; a second erasure of the same user finds nothing and logs zeros. The producers'
+drop folders are not the platform's and are left alone: see `docs/lifecycle.md`.
 """
 
 from __future__ import annotations
