@@ -34,11 +34,14 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
 ]
 TERMINAL = {"success", "failed"}
-# What the tests set as the stack's operator: short waits for their drops, and the class archive the
+# What the tests set as the stack's operator: quick pokes for their drops, and the class archive the
 # test session's first Spark run writes (each stack would otherwise write its own, ~25 s on its first run).
 TEST_VARIABLES = {
     "etl_drop_poke_seconds": "2",
-    "etl_drop_timeout_seconds": "600",
+    # Longer than a stack test module lives: the stack's own nightly run of yesterday (it is unpaused) must
+    # keep waiting for its drop. Failed after a shorter wait, it became the latest date of the history
+    # and monitoring pages on a slow machine, and their default window no longer held the tests' days.
+    "etl_drop_timeout_seconds": "7200",
     "etl_spark_cds_dir": str(SPARK_CDS_DIR),
     # The tests' days are in 2024: the stack's nightly analytics_retention (unpaused) would otherwise
     # delete their files as older than the default 30 days while the tests read them.

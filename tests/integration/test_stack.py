@@ -304,10 +304,12 @@ def test_a_gate_failing_day_fires_in_alertmanager_and_is_mailed_once(stack):
         assert "validate_outputs" in about_day[0].get_body().get_content()
         # The plugin's monitoring page (issue 23, item 4) reads the same Prometheus: the date and its alert.
         with logged_in(stack) as page:
-            page.goto(f"{stack.cfg.api_url}/analytics-etl/monitoring")
+            page.goto(f"{stack.cfg.api_url}/analytics-etl/monitoring?end={day}&days=30")
             row = page.locator("table.alerts tr", has_text="EtlGateFailed").filter(has_text=day)
             row.first.wait_for(timeout=30_000)
-            assert page.locator('svg.chart[aria-label="Validation outcome"] rect.outcome.failed').count() >= 1
+            failed = page.locator('svg.chart[aria-label="Validation outcome"] rect.outcome.failed')
+            assert failed.count() >= 1, page.locator("svg.chart").all_inner_texts()[-1]
+            assert day in failed.first.locator("title").text_content()
             page.screenshot(path=str(SCREENSHOTS / "stack_monitoring.png"), full_page=True)
     finally:
         controller.stop()
