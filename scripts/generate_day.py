@@ -12,7 +12,10 @@ missing: D's `progress` rows are replaced, the days of D's ISO week before D tha
 written too (the platform extracts the week so far), every other day is kept as it is, and the
 generated `users` are merged in (the users other days point at stay). So a week is prepared by one
 call per day. `--fresh` empties `users` and `progress` first: the source then holds Monday..D only.
-Replaces <drop-dir>/user_events/<D>/ with the event files and `_SUCCESS`. The same arguments give the same rows
+Replaces <drop-dir>/user_events/<D>/ with the event files and `_SUCCESS`. A `--drop-dir` of `s3://bucket/prefix`
+puts them into an object store, `_SUCCESS` last, through boto3's own settings (AWS_ENDPOINT_URL,
+AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY: `scripts/stack.sh generate-day` sets them for the stack's
+store). The same arguments give the same rows
 and byte-identical files (whatever --jobs). Prints a JSON summary of what was planted (not a
 prediction of what the platform will count), the time taken and the peak memory. The logic is
 scripts/demo_data.py.
@@ -33,8 +36,10 @@ import json
 import re
 import resource
 import sys
+import tempfile
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 # The generator sits beside this script; it reads its statements through the platform's sql module.
 sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1] / "plugins")]
@@ -81,7 +86,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--date", type=_date, required=True, help="day D, YYYY-MM-DD")
     parser.add_argument("--source-dsn", required=True, help="libpq DSN or URI of the source database")
-    parser.add_argument("--drop-dir", type=Path, required=True, help="root of the file drops (etl_drop_dir)")
+    parser.add_argument(
+        "--drop-dir",
+        required=True,
+        help="root of the file drops (etl_drop_dir): a folder or s3://bucket/prefix",
+    )
     parser.add_argument("--users", type=_positive, default=2000)
     progress = parser.add_mutually_exclusive_group()
     progress.add_argument("--progress-per-day", type=_count, default=5000)
@@ -107,6 +116,23 @@ def _peak_rss_mb(who: int = resource.RUSAGE_SELF) -> float:
     return round(resource.getrusage(who).ru_maxrss / 1024, 1)  # Linux: KiB
 
 
+def upload_drop(folder: Path, url: str, day: dt.date) -> None:
+    """The day's files into `url`/user_events/<D>/ on an object store, replacing what was there,
+    with `_SUCCESS` last: a sensor that sees the flag sees every file."""
+    import boto3
+
+    parts = urlsplit(url)
+    prefix = "/".join(p for p in (parts.path.strip("/"), "user_events", day.isoformat()) if p) + "/"
+    s3 = boto3.client("s3")
+    old = s3.list_objects_v2(Bucket=parts.netloc, Prefix=prefix).get("Contents", [])
+    for obj in old:
+        s3.delete_object(Bucket=parts.netloc, Key=obj["Key"])
+    files = sorted(folder.iterdir(), key=lambda f: f.name == "_SUCCESS")
+    for file in files:
+        s3.upload_file(str(file), parts.netloc, prefix + file.name)
+    print(f"drop put into s3://{parts.netloc}/{prefix}: {len(files)} objects", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     cfg = DayConfig(date=args.date, users=args.users, progress_per_day=args.progress_per_day,
@@ -118,12 +144,17 @@ def main(argv: list[str] | None = None) -> int:
     loaded = time.perf_counter()
     print(f"source loaded: {sum(progress.rows_per_day.values())} progress rows in {loaded - started:.1f} s, "
           f"peak RSS {_peak_rss_mb()} MB", file=sys.stderr)  # fmt: skip
-    if args.layout == "benchmark":
-        events = write_benchmark_drop(
-            cfg, pop, args.drop_dir, args.duplicate_share, args.jobs, args.omit_fault
-        )
-    else:
-        events = write_event_drop(cfg, pop, args.drop_dir)
+    with tempfile.TemporaryDirectory(prefix="drop-") as scratch:
+        on_store = urlsplit(args.drop_dir).scheme in ("s3", "s3a")
+        drop_dir = Path(scratch) if on_store else Path(args.drop_dir)
+        if args.layout == "benchmark":
+            events = write_benchmark_drop(
+                cfg, pop, drop_dir, args.duplicate_share, args.jobs, args.omit_fault
+            )
+        else:
+            events = write_event_drop(cfg, pop, drop_dir)
+        if on_store:
+            upload_drop(drop_dir / "user_events" / cfg.date.isoformat(), args.drop_dir, cfg.date)
     done = time.perf_counter()
     print(f"drop written: {cfg.events} event rows in {done - loaded:.1f} s, peak RSS {_peak_rss_mb()} MB",
           file=sys.stderr)  # fmt: skip

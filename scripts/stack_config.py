@@ -25,6 +25,7 @@ SPARK_METRICS = f"-Dspark.metrics.conf={REPO / 'monitoring' / 'spark-metrics.pro
 SPARK_POOL = "analytics_spark"  # plugins/analytics_etl/spark.py: the pool every Spark task runs in
 AIRFLOW_SERVICES = ("api-server", "scheduler", "dag-processor", "triggerer")
 MONITORING_SERVICES = ("pushgateway", "alertmanager", "prometheus")  # scripts/monitoring_servers.py
+STORE_BUCKET = "etl"
 ADMIN_USER = "admin"
 
 
@@ -38,6 +39,12 @@ def default_parallelism(cpus: int | None = None) -> int:
     triggerer and Spark is one pool slot). Airflow's default of 32 forks 32 workers (4.6 GB RSS on
     two cores) that can never run at once there."""
     return max(4, 2 * (cpus or os.cpu_count() or 1))
+
+
+def _roots_on_store(value: str) -> bool:
+    if value not in ("local", "store"):
+        raise SystemExit(f"ETL_STACK_ROOTS must be `local` or `store`, not {value!r}")
+    return value == "store"
 
 
 @dataclass(frozen=True)
@@ -68,6 +75,10 @@ class StackConfig:
     prometheus_port: int = 9090
     pushgateway_port: int = 9091
     alertmanager_port: int = 9093
+    # The stack's S3-compatible store (scripts/s3_server.py) with its bucket `etl`, always running;
+    # `roots_on_store` puts etl_drop_dir and etl_data_dir in it (ETL_STACK_ROOTS=store).
+    s3_port: int = 19310
+    roots_on_store: bool = False
 
     @classmethod
     def from_env(cls) -> StackConfig:
@@ -94,6 +105,8 @@ class StackConfig:
             prometheus_port=_env_int("ETL_STACK_PROMETHEUS_PORT", 9090),
             pushgateway_port=_env_int("ETL_STACK_PUSHGATEWAY_PORT", 9091),
             alertmanager_port=_env_int("ETL_STACK_ALERTMANAGER_PORT", 9093),
+            s3_port=_env_int("ETL_STACK_S3_PORT", 19310),
+            roots_on_store=_roots_on_store(os.environ.get("ETL_STACK_ROOTS") or "local"),
         )
 
     # -- where things are -------------------------------------------------------------------------
@@ -116,6 +129,19 @@ class StackConfig:
     @property
     def drop_dir(self) -> Path:
         return self.root / "drops"
+
+    def store(self):
+        """The stack's S3 store (`s3_server.Store`): data and generated keys under <root>/s3."""
+        from s3_server import Store
+
+        return Store(root=self.root / "s3", port=self.s3_port, buckets=(STORE_BUCKET,))
+
+    @property
+    def roots(self) -> dict[str, str]:
+        """etl_drop_dir and etl_data_dir: folders under the root, or prefixes of the store's bucket."""
+        if self.roots_on_store:
+            return {"etl_drop_dir": f"s3://{STORE_BUCKET}/drops", "etl_data_dir": f"s3://{STORE_BUCKET}/data"}
+        return {"etl_drop_dir": str(self.drop_dir), "etl_data_dir": str(self.data_dir)}
 
     @property
     def api_url(self) -> str:
@@ -190,13 +216,16 @@ class StackConfig:
         }
         # The UI's monitoring page reads the metrics back from here.
         conns["prometheus_default"] = {"conn_type": "http", "host": "127.0.0.1", "port": self.prometheus_port}
+        # The object store (docs/deployment.md): the Amazon provider's connection, its keys generated
+        # by the store's first start and kept 0600 under <root>/s3.
+        store = self.store().connection()
+        conns["aws_default"] = {**store, "extra": json.dumps(store["extra"])}
         return conns
 
     def variables(self) -> dict[str, str]:
         """Set when missing only: an operator's later change in the UI survives `up`."""
         return {
-            "etl_drop_dir": str(self.drop_dir),
-            "etl_data_dir": str(self.data_dir),
+            **self.roots,
             "etl_max_reject_ratio": "0.05",
             # The Spark driver's class-data archive: the first run writes it, later ones map it.
             "etl_spark_cds_dir": str(self.root / "spark-cds"),

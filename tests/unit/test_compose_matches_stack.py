@@ -3,9 +3,11 @@ so this keeps the compose file from drifting away from the stack that the integr
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -74,9 +76,15 @@ def test_the_same_connections(compose, stack):
     for conn_id, wanted in stack.connections().items():
         conn = parse_connection(conn_id, declared[conn_id])
         assert conn.conn_type == wanted["conn_type"], conn_id
-        if conn.conn_type not in ("postgres", "cassandra"):  # compose runs them on their default ports
+        if conn.conn_type not in ("postgres", "cassandra", "aws"):  # compose: default ports; aws: an endpoint
             assert conn.port == wanted["port"], conn_id
-        assert conn.extra_dejson == json.loads(wanted.get("extra", "{}")), conn_id
+        extra = json.loads(wanted.get("extra", "{}"))
+        if conn_id == "aws_default":  # the store's address is its service's; its keys are compose's own
+            ours, theirs = urlsplit(extra.pop("endpoint_url")), urlsplit(conn.extra_dejson["endpoint_url"])
+            assert (theirs.scheme, theirs.hostname, theirs.port) == (ours.scheme, "s3", stack.s3_port)
+            assert conn.login and conn.password
+            extra["endpoint_url"] = conn.extra_dejson["endpoint_url"]
+        assert conn.extra_dejson == extra, conn_id
         if "schema" in wanted and conn_id != "source_postgres":  # compose's source database is `app`
             assert conn.schema == wanted["schema"], conn_id
     spark = parse_connection("spark_default", declared["spark_default"])
@@ -90,6 +98,10 @@ def test_the_same_variables_and_settings(compose, stack):
     }
     assert set(declared) == set(stack.variables())
     assert declared["etl_max_reject_ratio"] == stack.variables()["etl_max_reject_ratio"]
+    # Both roots local by default, each movable into the store as ETL_STACK_ROOTS=store moves the stack's.
+    assert declared["etl_drop_dir"].startswith("${ETL_DROP_DIR:-/") and declared["etl_data_dir"].startswith(
+        "${ETL_DATA_DIR:-/"
+    )
     ours = stack.airflow_env()
     for key in ("AIRFLOW__CORE__EXECUTOR", "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION",
                 "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", "AIRFLOW__CORE__LOAD_EXAMPLES"):  # fmt: skip
@@ -145,3 +157,28 @@ def test_airflow_is_sized_to_the_machine_not_to_its_default_of_32(compose, stack
         airflow_env(compose)["AIRFLOW__CORE__PARALLELISM"]
         == f"${{ETL_STACK_PARALLELISM:-{default_parallelism(2)}}}"
     )
+
+
+def test_the_same_object_store(compose, stack, tmp_path):
+    """Compose's S3 service is the S3Proxy release scripts/s3.sh runs, on the stack's port, with the
+    bucket the stack's roots use; ETL_STACK_ROOTS=store puts both roots in it."""
+    import xml.etree.ElementTree as ET
+
+    from stack_config import STORE_BUCKET
+
+    pom = ET.parse(REPO / "scripts" / "s3_server" / "pom.xml").getroot()
+    ns = {"m": "http://maven.apache.org/POM/4.0.0"}
+    [dep] = [
+        d
+        for d in pom.iterfind(".//m:dependency", ns)
+        if d.findtext("m:artifactId", namespaces=ns) == "s3proxy"
+    ]
+    service = compose["services"]["s3"]
+    assert service["image"] == f"andrewgaul/s3proxy:s3proxy-{dep.findtext('m:version', namespaces=ns)}"
+    assert service["environment"]["S3PROXY_ENDPOINT"] == f"http://0.0.0.0:{stack.s3_port}"
+    assert service["environment"]["JCLOUDS_PROVIDER"] == "filesystem"  # as scripts/s3_server.py runs it
+    assert f"create_bucket('{STORE_BUCKET}')" in " ".join(compose["services"]["airflow-init"]["command"])
+    on_store = dataclasses.replace(stack, roots_on_store=True)
+    assert on_store.variables()["etl_drop_dir"] == f"s3://{STORE_BUCKET}/drops"
+    assert on_store.variables()["etl_data_dir"] == f"s3://{STORE_BUCKET}/data"
+    assert stack.variables()["etl_drop_dir"] == str(stack.drop_dir)
