@@ -94,8 +94,10 @@ class Stack:
             ETL_STACK_PROMETHEUS_PORT=str(free_port_block(1)),
             ETL_STACK_PUSHGATEWAY_PORT=str(free_port_block(1)),
             ETL_STACK_ALERTMANAGER_PORT=str(free_port_block(1)),
+            ETL_STACK_S3_PORT=str(free_port_block(1)),
         )
         env.pop("CASSANDRA_HOST", None)  # the stack starts its own node
+        env.pop("ETL_STACK_ROOTS", None)  # local roots, unless a test moves them
         return cls(env)
 
     @property

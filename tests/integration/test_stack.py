@@ -4,20 +4,31 @@ one deployment: each leaves it as the next expects."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
+import subprocess
 import time
 import urllib.request
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import psutil
 import psycopg2
 import pytest
 from aiosmtpd.controller import Controller
 
+from analytics_etl.paths import OUTPUT_TABLES, run_key
 from tests.conftest import CassandraKeyspace, free_port
-from tests.integration.stack_client import DAG_ID, REPO, TEST_VARIABLES, Stack, generate, logged_in
+from tests.integration.stack_client import (
+    DAG_ID,
+    REPO,
+    SMALL_DAY,
+    TEST_VARIABLES,
+    Stack,
+    generate,
+    logged_in,
+)
 from tests.integration.test_alerts import Inbox, html
 from tests.integration.test_dag_end_to_end import cassandra_contents
 
@@ -101,8 +112,9 @@ def stack_cassandra_contents(stack: Stack) -> dict[str, list[tuple]]:
 def test_up_starts_everything_on_loopback_and_twice_is_harmless(stack):
     status = stack.script("status")
     assert status.returncode == 0 and "cassandra       answering" in status.stdout, status.stdout
-    node_pid = stack.cfg.cassandra_node().pid()
-    assert node_pid
+    assert f"s3              answering on {stack.cfg.store().endpoint}" in status.stdout, status.stdout
+    node_pid, store_pid = stack.cfg.cassandra_node().pid(), stack.cfg.store().pid()
+    assert node_pid and store_pid
     before = pids(stack)
     assert set(before) == {
         "spark-master.pid", "spark-worker-1.pid", "spark-worker-2.pid",
@@ -112,7 +124,9 @@ def test_up_starts_everything_on_loopback_and_twice_is_harmless(stack):
     again = stack.script("up", timeout=600)
     assert again.returncode == 0, again.stdout[-3000:]
     assert "already running" in again.stdout and pids(stack) == before
-    assert stack.cfg.cassandra_node().pid() == node_pid
+    assert stack.cfg.cassandra_node().pid() == node_pid and stack.cfg.store().pid() == store_pid
+    assert stack.api("GET", "/api/v2/connections/aws_default")["conn_type"] == "aws"
+    assert not (stack.cfg.root / "settings" / "connections.json").exists()  # it held the store's keys
     listening = []
     for proc in stack_processes(stack):
         try:
@@ -168,6 +182,68 @@ def test_a_rest_triggered_day_waits_on_the_triggerer_and_lands_on_the_cluster_li
     assert counts(run_records(conn, day)[0]) == counts(record)
     conn.close()
     assert cassandra_contents(cassandra_keyspace) == in_stack
+
+
+@pytest.mark.cassandra
+def test_with_both_roots_in_the_store_a_day_put_into_the_bucket_lands_on_the_cluster_alike(stack):
+    """Issue 24: `ETL_STACK_ROOTS=store up` moves both roots into the stack's bucket; the same day put
+    there by an S3 client lands on the Spark cluster with the very rows the local roots gave (the
+    previous test's run), its files are in the bucket and none on the local disk, and the store's
+    secret is in no task log. The roots go back to local disk for the next tests, as an operator would
+    in the UI."""
+    import boto3
+
+    day = "2024-01-15"
+    conn = stack.analytics()
+    rows_before, [record_before] = daily_user_stats(conn, day), run_records(conn, day)
+    conn.close()
+    cassandra_before = stack_cassandra_contents(stack)
+    bucket = urlsplit(dataclasses.replace(stack.cfg, roots_on_store=True).roots["etl_data_dir"]).netloc
+    moved = subprocess.run([str(REPO / "scripts" / "stack.sh"), "up"], env={**stack.env, "ETL_STACK_ROOTS": "store"},
+                           capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert moved.returncode == 0, moved.stdout[-3000:] + moved.stderr[-3000:]
+    assert "drops / data    s3://etl/drops  /  s3://etl/data" in moved.stdout
+    try:
+        put = stack.script("generate-day", "--date", day, *(f"--{k}={v}" for k, v in SMALL_DAY.items()))
+        assert put.returncode == 0, put.stderr[-3000:]
+        store = stack.cfg.store()
+        creds = store.credentials()
+        s3 = boto3.client("s3", endpoint_url=store.endpoint, aws_access_key_id=creds.access_key,
+                          aws_secret_access_key=creds.secret_key, region_name="us-east-1")  # fmt: skip
+
+        def keys(prefix: str) -> list[str]:
+            pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+            return [o["Key"] for page in pages for o in page.get("Contents", [])]
+
+        assert f"drops/user_events/{day}/_SUCCESS" in keys("drops/")
+        run = stack.api(
+            "POST", f"/api/v2/dags/{DAG_ID}/dagRuns", {"logical_date": None, "conf": {"date": day}}
+        )
+        run_id = run["dag_run_id"]
+        assert stack.wait_run(run_id) == "success", stack.task_log(run_id, "daily_outputs")
+        apps = [a for a in stack.spark_apps() if day in a["name"]]
+        assert [a["state"] for a in apps] == ["FINISHED", "FINISHED"], apps  # the local run's and this one
+
+        conn = stack.analytics()
+        assert daily_user_stats(conn, day) == rows_before
+        [*_, record] = run_records(conn, day)
+        conn.close()
+        assert record["run_id"] == run_id and counts(record) == counts(record_before)
+        assert stack_cassandra_contents(stack) == cassandra_before
+        # The run's files are in the bucket, keyed by its run, and nothing of it on the local disk.
+        key = run_key(run_id)
+        written = keys("data/")
+        for table in OUTPUT_TABLES:
+            assert any(k.startswith(f"data/curated/{table}/date={day}/run={key}/") for k in written), table
+        assert any(k.startswith(f"data/quarantine/user_events/date={day}/") for k in written)
+        assert not [p for p in stack.cfg.data_dir.rglob(f"*{key}*")]
+        logs = "".join(
+            stack.task_log(run_id, task) for task in ("extract_source", "daily_outputs", "validate_outputs")
+        )
+        assert "s3a://etl/" in logs and creds.secret_key not in logs
+    finally:
+        for name, value in stack.cfg.roots.items():  # local again (a new StackConfig: ETL_STACK_ROOTS unset)
+            assert stack.airflow("variables", "set", name, value).returncode == 0
 
 
 def test_a_backfill_processes_each_day_once_and_spark_jobs_queue_in_the_pool(stack):
