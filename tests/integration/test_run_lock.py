@@ -54,7 +54,9 @@ def kill_9(child: subprocess.Popen) -> None:
 
 @pytest.mark.parametrize("staging", ["s3://etl/data/staging/date=2024-01-15/run=manual_1", "LOCAL"])
 def test_a_writer_in_another_process_blocks_the_erasure_until_it_is_killed(analytics_conn, tmp_path, staging):
-    staging = str(tmp_path / "staging" / "date=2024-01-15" / "run=manual_1") if staging == "LOCAL" else staging
+    staging = (
+        str(tmp_path / "staging" / "date=2024-01-15" / "run=manual_1") if staging == "LOCAL" else staging
+    )
     other = staging.replace("run=manual_1", "run=manual_2")
     holder = hold_in_another_process("writing", staging)
     try:
@@ -66,7 +68,11 @@ def test_a_writer_in_another_process_blocks_the_erasure_until_it_is_killed(analy
         assert 1.0 <= time.monotonic() - started < 10
         message = str(busy.value)
         shown = staging.replace("s3://", "s3a://")
-        assert shown in message and f"writer {os.uname().nodename}:{holder.pid}," in message and "ShareLock" in message, message
+        assert (
+            shown in message
+            and f"writer {os.uname().nodename}:{holder.pid}," in message
+            and "ShareLock" in message
+        ), message
         with no_writer([other], timeout=0):  # what it held before failing was given back
             pass
     finally:
@@ -113,7 +119,9 @@ def test_a_run_being_written_is_waited_for_never_skipped(analytics_conn, tmp_pat
     data_dir = tmp_path / "data"
     staging = data_dir / "staging" / "date=2024-01-15" / "run=manual_1"
     (staging / "events").mkdir(parents=True)
-    pq.write_table(pa.table({"user_id": [user, user, user, "someone-else"]}), staging / "events" / "part-0.parquet")
+    pq.write_table(
+        pa.table({"user_id": [user, user, user, "someone-else"]}), staging / "events" / "part-0.parquet"
+    )
     with writing(staging), pytest.raises(RunBusy, match=str(staging)):
         erase_files(data_dir, user, lock_timeout=0.3)
     assert pq.read_table(staging / "events" / "part-0.parquet").num_rows == 4  # nothing of it touched
@@ -133,4 +141,6 @@ def test_a_run_being_written_is_waited_for_never_skipped(analytics_conn, tmp_pat
     writer.join()
     assert time.monotonic() - started >= 0.5  # it waited for the job
     assert done.rows_removed["staging"] == 3
-    assert pq.read_table(staging / "events" / "part-0.parquet").column("user_id").to_pylist() == ["someone-else"]
+    assert pq.read_table(staging / "events" / "part-0.parquet").column("user_id").to_pylist() == [
+        "someone-else"
+    ]

@@ -70,6 +70,15 @@ def make_plan(data: Path, runs: list[EtlRun]) -> policy.Plan:
     return policy.plan(tree.scan(data), runs, TODAY, DAYS)
 
 
+@pytest.fixture(autouse=True)
+def _site_lock_without_a_database(monkeypatch):
+    """The data docs site lock is a PostgreSQL advisory lock: no server in a unit test, so none is
+    taken here (tests/integration/test_run_lock.py tests it across real processes)."""
+    import contextlib
+
+    monkeypatch.setattr(tree, "site_lock", lambda site: contextlib.nullcontext())
+
+
 # -- the layout ------------------------------------------------------------------------------------
 def test_scan_finds_every_kind_of_every_run_and_nothing_else(tmp_path):
     data = tmp_path / "data"
