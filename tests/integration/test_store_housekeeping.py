@@ -325,3 +325,46 @@ def test_an_erasure_on_the_store_touches_nothing_of_a_run_being_written_and_name
     with writing(staging), pytest.raises(RunBusy, match=f"s3a://{tree.bucket}/{tree.prefix}/staging/{RUN1}"):
         erase_files(s3_root, U, lock_timeout=0.5)
     assert tree.etags() == before  # the run's files untouched while it was written
+
+
+def test_a_rerun_on_the_store_keeps_an_erased_user_out_of_its_own_files(
+    erasure_tree, s3_root, analytics_conn
+):
+    """keep_erased_users_out on a run whose files are on the store: its events, user_engagement and its
+    own `run=K/` rejects lose the user (the source no longer holds it); the pointer's sizes follow."""
+    from analytics_etl.db import connect
+    from analytics_etl.erasure.replay import keep_erased_users_out
+    from analytics_etl.load_postgres import migrate
+    from analytics_etl.paths import RunPaths
+    from analytics_etl.storage import root_path
+
+    tree = erasure_tree
+    tree.parquet(f"staging/{RUN1}/users.parquet", id=[OTHER, THIRD], email=["o@x.org", "t@x.org"])  # U gone
+    root = root_path(s3_root)
+    paths = RunPaths(root, root, dt.date.fromisoformat(D), K1)
+    conn = connect("analytics_postgres")
+    migrate(conn)
+    assert keep_erased_users_out(paths, conn) == {}  # nobody erased yet: nothing read, nothing changed
+    with conn, conn.cursor() as cur:
+        cur.execute(
+            "INSERT INTO erasure_log (run_id, user_id, erased_at, started_at, status, rows_removed,"
+            " files_rewritten) VALUES ('manual__erase', %s, now(), now(), 'done', '{}', '[]')",
+            (U,),
+        )
+    before = tree.etags()
+    removed = keep_erased_users_out(paths, conn)
+    conn.close()
+    assert removed == {"events": 2, "user_engagement": 1, "quarantine": 1}
+    assert tree.table(f"staging/{RUN1}/events/part-00000.parquet").column("user_id").to_pylist() == [
+        OTHER,
+        THIRD,
+        OTHER,
+    ]
+    assert tree.get(f"{QUARANTINE}/run={K0}/part-00000.json") != b""  # another run's rejects: not this run's
+    pointer = {f["name"]: f["size"] for f in json.loads(tree.get(f"{QUARANTINE}/_PUBLISHED.json"))["files"]}
+    assert pointer[f"run={K1}/part-00000.json"] == len(tree.get(f"{QUARANTINE}/run={K1}/part-00000.json"))
+    changed = {k.removeprefix(f"{tree.prefix}/") for k, tag in tree.etags().items() if before.get(k) != tag}
+    assert changed == {
+        f"staging/{RUN1}/events/part-00000.parquet", f"curated/user_engagement/{RUN1}/part-00000.parquet",
+        f"{QUARANTINE}/run={K1}/part-00000.json", f"{QUARANTINE}/_PUBLISHED.json",
+    }  # fmt: skip
