@@ -45,12 +45,20 @@ def relative(path: Any, root: Any) -> str:
     return key[len(base) + 1 :]
 
 
+def forget(path: Any) -> None:
+    """Drop what this process's s3fs remembers of the store's listings (Airflow keeps one filesystem per
+    connection for the life of a process): the next call asks the store. Without it, a long-lived
+    process (the api-server) would answer from an old listing, and read an object rewritten since
+    with the old ETag, which the store refuses (s3fs reads with If-Match)."""
+    path.fs.invalidate_cache()
+
+
 def files(top: Any) -> dict[str, int]:
     """Every object under the prefix `top` (or `top` itself when it is an object), relative to `top`
     ('' for `top` itself), with its size; markers and 'directories' left out. Read fresh from the
-    store (s3fs would otherwise answer from its listing cache of this process)."""
+    store (`forget`)."""
     fs, base = top.fs, key_of(top)
-    fs.invalidate_cache(base)
+    forget(top)
     found = fs.find(base, withdirs=False, detail=True)
     out = {}
     for name, info in found.items():
@@ -107,6 +115,7 @@ class Pointer:
 def read_pointer(date_dir: Any) -> Pointer | None:
     """The pointer of a date's quarantine prefix; None when no run has published the date."""
     path = date_dir / POINTER
+    forget(path)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
