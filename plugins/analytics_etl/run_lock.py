@@ -90,9 +90,8 @@ def writing(staging: Any) -> Iterator[None]:
     try:
         _run(conn, "lock_shared", key=key)
         yield
-        _run(conn, "unlock_shared", key=key)
     finally:
-        conn.close()  # ends the session: whatever it held is released with it
+        conn.close()  # ends the session, which releases its locks (no unlock that could fail the task)
 
 
 @contextmanager
@@ -135,6 +134,5 @@ def site_lock(site_dir: Any) -> Iterator[None]:
     try:
         _run(conn, "lock", key=key)
         yield
-        _run(conn, "unlock", key=key)
     finally:
         conn.close()

@@ -244,6 +244,7 @@ def erasure_tree(s3_server, s3_root) -> Tree:
     tree.put(f"validation/{RUN1}/checkpoint_result.json", json.dumps({"unexpected": [U, "U@X.ORG", OTHER]}))
     tree.put(f"data_docs/validations/daily_user_stats/{D}_{K1}/20240116T020000Z/v.html", f"<td>{U}</td>")
     tree.put("data_docs/index.html", "<html>no user here</html>")
+    tree.put("reports/2024-01.txt", f"support ticket of {U}: u@x.org\n")  # no folder of the layout
     return tree
 
 
@@ -261,19 +262,20 @@ def test_erasure_on_the_store_rewrites_exactly_the_users_rows_and_a_second_one_c
     )
 
     assert done.rows_removed == {"staging": 3, "curated": 1, "quarantine": 2, "validation_redacted": 3,
-                                 "other": 0, "removed_unread": 2}  # fmt: skip
+                                 "other": 2, "removed_unread": 2}  # fmt: skip
     assert sorted(done.rewritten) == sorted([
         f"staging/{RUN1}/users.parquet", f"staging/{RUN1}/events/part-00000.parquet",
         f"curated/user_engagement/{RUN1}/part-00000.parquet",
         f"{QUARANTINE}/run={K1}/part-00000.json", f"{QUARANTINE}/run={K0}/part-00000.json",
         f"validation/{RUN1}/checkpoint_result.json",
-        f"data_docs/validations/daily_user_stats/{D}_{K1}/20240116T020000Z/v.html",
+        f"data_docs/validations/daily_user_stats/{D}_{K1}/20240116T020000Z/v.html", "reports/2024-01.txt",
     ])  # fmt: skip
     assert sorted(done.removed) == [
         f"curated/daily_user_stats/{RUN1}/_temporary/0/part-00000.parquet",
         f"staging/{RUN1}/ingest_scratch/judged/part-00000.parquet",
     ]
-    assert sum(len(r[1]) for r in recorded) == 7 and sum(len(r[2]) for r in recorded) == 2  # as it went
+    assert tree.get("reports/2024-01.txt").decode() == "support ticket of [erased]: [erased]\n"
+    assert sum(len(r[1]) for r in recorded) == 8 and sum(len(r[2]) for r in recorded) == 2  # as it went
 
     # The rows left are the others', identical.
     assert tree.table(f"staging/{RUN1}/users.parquet") == users_before.slice(1)

@@ -187,9 +187,12 @@ def _run_prefixes(date: str, key: str, seen: Collection[str]) -> list[str]:
 
 
 def _unit_prefix(rel: str, kind: str) -> str:
+    """The run's (or date's) folder a key lies in; the key itself for the rest."""
+    if kind == "rest":
+        return rel
     parts = rel.split("/")
     depth = {"staging": 3, "validation": 3, "curated": 4, "data_docs": 4, "quarantine": 3}[parts[0]]
-    return "/".join(parts[:depth]) if kind != "rest" else rel
+    return "/".join(parts[:depth])
 
 
 def _store_units(root) -> tuple[dict[tuple[str, str, str], set[str]], dict[str, set[str]]]:
