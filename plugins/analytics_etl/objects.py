@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -87,10 +87,12 @@ def delete(top: Any, rels: list[str]) -> None:
 
 @dataclass(frozen=True)
 class Pointer:
-    """A date's `_PUBLISHED.json`: the published run key and its files (relative to `date=D/`)."""
+    """A date's `_PUBLISHED.json`: the published run key and its files (relative to `date=D/`), and the
+    whole document (fields the publish step may add are written back as they were)."""
 
     run: str
     files: dict[str, int]
+    doc: dict = field(default_factory=dict, compare=False)
 
     @classmethod
     def parse(cls, text: str, where: Any) -> Pointer:
@@ -105,11 +107,12 @@ class Pointer:
         for name in listed:
             if name.startswith("/") or ".." in name.split("/") or not name.startswith(f"run={run}/"):
                 raise ValueError(f"{where} lists {name!r}, which is not a file of run {run}")
-        return cls(run, listed)
+        return cls(run, listed, doc)
 
-    def render(self) -> bytes:
-        doc = {"run": self.run, "files": [{"name": n, "size": s} for n, s in sorted(self.files.items())]}
-        return json.dumps(doc, indent=1).encode()
+    def with_sizes(self, sizes: dict[str, int]) -> bytes:
+        """The document again, each listed file's size replaced by `sizes`, everything else as it was."""
+        files = [{**entry, "size": sizes[str(entry["name"])]} for entry in self.doc["files"]]
+        return json.dumps({**self.doc, "files": files}).encode()
 
 
 def read_pointer(date_dir: Any) -> Pointer | None:
@@ -136,5 +139,5 @@ def refresh_pointer(date_dir: Any) -> bool:
         raise ValueError(f"{date_dir / POINTER} lists files that are gone: {missing}")
     if actual == pointer.files:
         return False
-    write_bytes(date_dir / POINTER, Pointer(pointer.run, actual).render())
+    write_bytes(date_dir / POINTER, pointer.with_sizes(actual))
     return True

@@ -32,13 +32,17 @@ HOLDER = textwrap.dedent(
 )
 
 
-def hold_in_another_process(function: str, where: str) -> subprocess.Popen:
-    """A child process holding `function(where)` (a real writer: its own session), once it says so."""
+def spawn(function: str, where: str) -> subprocess.Popen:
+    """A child process that takes `function(where)` (a real writer: its own process and session)."""
     env = {**os.environ, "PYTHONPATH": f"{REPO / 'plugins'}:{os.environ.get('PYTHONPATH', '')}"}
-    child = subprocess.Popen(
+    return subprocess.Popen(
         [sys.executable, "-c", HOLDER.format(function=function), where],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
+
+
+def holding(child: subprocess.Popen) -> subprocess.Popen:
+    """`child` once it says it holds its lock."""
     line = child.stdout.readline()
     if line.strip() != "held":
         child.kill()
@@ -47,18 +51,17 @@ def hold_in_another_process(function: str, where: str) -> subprocess.Popen:
 
 
 def kill_9(child: subprocess.Popen) -> None:
-    os.kill(child.pid, signal.SIGKILL)
+    """SIGKILL to the child by its pid (no cleanup of any kind runs in it)."""
+    if child.poll() is None:
+        os.kill(child.pid, signal.SIGKILL)
     child.wait(timeout=30)
-    assert child.returncode == -signal.SIGKILL
+    assert child.returncode == -signal.SIGKILL, child.stderr.read()
 
 
-@pytest.mark.parametrize("staging", ["s3://etl/data/staging/date=2024-01-15/run=manual_1", "LOCAL"])
-def test_a_writer_in_another_process_blocks_the_erasure_until_it_is_killed(analytics_conn, tmp_path, staging):
-    staging = (
-        str(tmp_path / "staging" / "date=2024-01-15" / "run=manual_1") if staging == "LOCAL" else staging
-    )
+def test_a_writer_in_another_process_blocks_the_erasure_until_it_is_killed(analytics_conn):
+    staging = "s3://etl/data/staging/date=2024-01-15/run=manual_1"
     other = staging.replace("run=manual_1", "run=manual_2")
-    holder = hold_in_another_process("writing", staging)
+    holder = holding(spawn("writing", staging))
     try:
         with no_writer([other], timeout=0):  # another run of the date is free
             pass
@@ -83,16 +86,14 @@ def test_a_writer_in_another_process_blocks_the_erasure_until_it_is_killed(analy
     assert time.monotonic() - started < 5
 
 
-def test_writers_share_a_run_and_wait_for_an_erasure_in_another_process(analytics_conn, tmp_path):
+def test_writers_share_a_run_and_the_site_lock_is_exclusive_across_processes(analytics_conn, tmp_path):
     staging = "s3://etl/data/staging/date=2024-01-16/run=manual_1"
-    first = hold_in_another_process("writing", staging)
+    writer, rebuilding = spawn("writing", staging), spawn("site_lock", str(tmp_path / "data_docs"))
     try:
+        holding(writer)
         with writing(staging):  # a second writer of the same run (the gate beside the Spark job)
             pass
-    finally:
-        kill_9(first)
-    eraser = hold_in_another_process("site_lock", str(tmp_path / "data_docs"))  # exclusive: waits
-    try:
+        holding(rebuilding)  # a rebuild of the data docs site in another process
         entered = threading.Event()
 
         def rebuild() -> None:
@@ -103,7 +104,8 @@ def test_writers_share_a_run_and_wait_for_an_erasure_in_another_process(analytic
         rebuilder.start()
         assert not entered.wait(1.5), "two rebuilds of the data docs site at once"
     finally:
-        kill_9(eraser)
+        kill_9(writer)
+        kill_9(rebuilding)
     assert entered.wait(10), "the site lock of a killed process was not released"
     rebuilder.join(10)
 
