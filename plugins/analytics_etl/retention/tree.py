@@ -101,16 +101,17 @@ def _scan_store(root) -> list[Target]:
     a date's quarantine is one target, and each of its `run=K/` prefixes that its `_PUBLISHED.json`
     does not name is one more (a superseded or killed run's rejects: policy.plan decides)."""
     layout: dict[str, tuple[str, dt.date, str | None]] = {}
-    dates: set[dt.date] = set()
+    runs_in: dict[str, set[str]] = {}  # a date's quarantine prefix -> its `run=K` prefixes
     for rel in objects.files(root):
         found = _store_target(rel)
         if found:
             layout.setdefault(found[0], found[1:])
-            dates.add(found[2])
+            parts = rel.split("/")
+            if found[1] == "quarantine" and len(parts) > 4 and _RUN.fullmatch(parts[3]):
+                runs_in.setdefault(found[0], set()).add(parts[3])
     targets = [Target(kind, date, key, root / prefix) for prefix, (kind, date, key) in layout.items()]
-    for prefix, (kind, date, key) in sorted(layout.items()):
-        if kind == "quarantine" and key is None:
-            targets += _unpublished(root, prefix, date)
+    for prefix, runs in sorted(runs_in.items()):
+        targets += _unpublished(root, prefix, layout[prefix][1], runs)
     return sorted(targets, key=lambda t: (t.date, t.run_key or "", t.kind, str(t.path)))
 
 
@@ -152,10 +153,8 @@ def _relative_layout(kind: str, day: dt.date, key: str, parts: list[str]) -> str
     )
 
 
-def _unpublished(root, prefix: str, date: dt.date) -> list[Target]:
+def _unpublished(root, prefix: str, date: dt.date, runs: set[str]) -> list[Target]:
     """The `run=K/` prefixes of a date's quarantine that its pointer does not name."""
-    runs = {rel.split("/")[0] for rel in objects.files(root / prefix) if "/" in rel}
-    runs = {r for r in runs if _RUN.fullmatch(r)}
     try:
         pointer = objects.read_pointer(root / prefix)
     except ValueError as err:  # nothing says which run the readers read: every run's rejects stay
