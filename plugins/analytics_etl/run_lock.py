@@ -63,6 +63,8 @@ def _connect(role: str) -> Any:
     name = f"analytics_etl {role} {socket.gethostname()}:{os.getpid()}"[:63]
     conn = connect(settings.ANALYTICS_CONN_ID, application_name=name)
     conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(read_sql("locks/session.sql"))
     return conn
 
 

@@ -146,3 +146,19 @@ def test_a_run_being_written_is_waited_for_never_skipped(analytics_conn, tmp_pat
     assert pq.read_table(staging / "events" / "part-0.parquet").column("user_id").to_pylist() == [
         "someone-else"
     ]
+
+
+def test_a_lock_session_asks_the_server_to_notice_a_dead_host_within_a_minute(analytics_conn):
+    from analytics_etl.run_lock import _connect
+
+    conn = _connect("writer")
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT current_setting('tcp_keepalives_idle'), current_setting('tcp_keepalives_interval'),"
+                        " current_setting('tcp_keepalives_count'), application_name FROM pg_stat_activity"
+                        " WHERE pid = pg_backend_pid()")  # fmt: skip
+            idle, interval, count, name = cur.fetchone()
+    finally:
+        conn.close()
+    assert (idle, interval, count) == ("30", "10", "3")
+    assert name == f"analytics_etl writer {os.uname().nodename}:{os.getpid()}"[:63]
