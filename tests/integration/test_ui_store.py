@@ -82,11 +82,15 @@ def test_a_record_naming_anything_outside_the_root_reads_nothing(site, s3_server
     assert store.validation_document(site, {"validation_result": good}) == {"success": True}
     s3a = good.replace("s3://", "s3a://")
     assert store.validation_document(site, {"validation_result": s3a}) == {"success": True}
+    as_airflow_writes_it = str(site / "validation" / "date=2024-01-15" / f"run={K1}" / "result.json")
+    assert as_airflow_writes_it.startswith("s3://aws_default@")
+    assert store.validation_document(site, {"validation_result": as_airflow_writes_it}) == {"success": True}
     for bad in [
         f"s3://other-bucket/{prefix}/data_docs/index.html",
         f"s3://{bucket}/{prefix}-sibling/data_docs/index.html",
         f"s3://{bucket}/{prefix}/data_docs/../../{prefix}-sibling/data_docs/index.html",
         f"s3://someone@{bucket}/{prefix}/secret.txt",
+        f"s3://aws_default:pw@{bucket}/{prefix}/secret.txt",
         f"s3://{bucket}:9000/{prefix}/secret.txt",
         f"http://{bucket}/{prefix}/secret.txt",
         "/etc/passwd",

@@ -64,7 +64,10 @@ def _on_root_store(root: Any, path: str | Any) -> Any:
         return path
     text = str(path)
     parts = urlsplit(text)
-    if parts.scheme.lower() not in ("s3", "s3a") or parts.hostname != root.bucket or parts.username:
+    # `s3://<conn id>@bucket/key` is how Airflow writes an ObjectStoragePath: only the root's conn id.
+    if parts.scheme.lower() not in ("s3", "s3a") or parts.hostname != root.bucket or parts.password:
+        raise Refused(text)
+    if parts.username is not None and parts.username != getattr(root, "conn_id", None):
         raise Refused(text)
     if parts.port or parts.query or parts.fragment or "\x00" in text or "\\" in text:
         raise Refused(text)
