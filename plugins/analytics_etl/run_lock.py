@@ -42,10 +42,16 @@ def _on_store(path: Any) -> bool:
 
 
 def location(path: Any) -> str:
-    """A path as the text its lock is keyed by: `s3a://bucket/key` on a store, absolute locally."""
+    """A path as the text its lock is keyed by: `s3a://bucket/key` on a store (an `ObjectStoragePath`,
+    its text `s3://<conn id>@bucket/key`, an `s3://` or `s3a://` URL alike), absolute locally."""
     from analytics_etl.storage import spark_url
 
-    return spark_url(path) if _on_store(path) else os.path.abspath(str(path))
+    if not _on_store(path):
+        return os.path.abspath(str(path))
+    if isinstance(path, str) and "@" in path.split("/", 3)[2]:  # str() of an ObjectStoragePath
+        scheme, _, rest = path.partition("://")
+        path = f"{scheme}://{rest.partition('@')[2]}"
+    return spark_url(path)
 
 
 def lock_key(namespace: str, path: Any) -> int:

@@ -22,6 +22,7 @@ def test_every_spelling_of_a_store_location_is_one_key():
     key = lock_key(RUN_NAMESPACE, RUN)
     assert lock_key(RUN_NAMESPACE, RUN.replace("s3://", "s3a://")) == key
     assert lock_key(RUN_NAMESPACE, RUN + "/") == key
+    assert lock_key(RUN_NAMESPACE, RUN.replace("s3://", "s3://aws_default@")) == key  # str(ObjectStoragePath)
     assert location(RUN) == "s3a://etl/data/staging/date=2024-01-15/run=manual_1"
     assert -(2**63) <= key < 2**63
 
@@ -56,3 +57,18 @@ def test_the_key_is_the_same_in_another_process():
         [sys.executable, "-c", code, RUN], env=env, capture_output=True, text=True, check=True
     )
     assert int(out.stdout) == lock_key(RUN_NAMESPACE, RUN)
+
+
+def test_a_path_on_the_store_and_its_text_share_the_key(monkeypatch):
+    """The erasure locks `root_path(...) / ...` (an ObjectStoragePath); a task may hand its text."""
+    import json
+
+    from analytics_etl.storage import root_path
+
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_AWS_DEFAULT",
+        json.dumps({"conn_type": "aws", "extra": {"endpoint_url": "http://127.0.0.1:9"}}),
+    )
+    path = root_path("s3://etl/data") / "staging" / "date=2024-01-15" / "run=manual_1"
+    assert str(path).startswith("s3://aws_default@etl/")
+    assert lock_key(RUN_NAMESPACE, path) == lock_key(RUN_NAMESPACE, str(path)) == lock_key(RUN_NAMESPACE, RUN)
