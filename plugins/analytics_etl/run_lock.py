@@ -1,63 +1,146 @@
-"""A run's writer lock: how an erasure knows that a job is writing a run's files right now.
+"""A run's writer lock, and the data docs site's lock: PostgreSQL advisory locks on `analytics_postgres`.
 
-Every task that writes into a run's folders (the extract, the Spark job, the replay of erasures, the
-gate) holds a shared `flock` on `<staging of the run>/.writing.lock` while it writes; an erasure
-takes it exclusively before it touches any file of that run (or of its date's quarantine). The
-kernel drops the lock when its process dies, so a killed run never holds it: its leftovers are
+Every task that writes into a run's files (the extract, the Spark job, the replay of erasures, the
+gate) holds a shared lock on the run while it writes (`writing`); an erasure takes it exclusively
+before it touches any file of that run or of its date's quarantine (`no_writer`). The lock is the
+session's: PostgreSQL drops it when the session ends, and the session ends with its process (the
+server sees the socket close, a kill -9 included), so a killed run never holds it: its leftovers are
 the erasure's to clean, while a live writer is waited for, and a wait that does not end fails the
-erasure naming the folder (it never skips it silently). Local and shared POSIX filesystems only,
-like the erasure itself.
+erasure naming the run and who holds it (it never skips it silently).
+
+A lock is keyed by a stable 64-bit hash of the run's staging location as text (`s3a://bucket/key`
+on an object store, the absolute path on a local disk), so the same lock works whatever the root:
+an object store has no `flock`, and a shared POSIX mount needs a working one. Docs/decisions.md,
+"The writer lock and the data docs lock: PostgreSQL advisory locks", says why.
 """
 
 from __future__ import annotations
 
-import fcntl
+import hashlib
 import os
+import socket
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
-LOCK_NAME = ".writing.lock"
+from analytics_etl.sql import read_sql
+
+RUN_NAMESPACE = "analytics_etl.run_writer"
+SITE_NAMESPACE = "analytics_etl.data_docs_site"
 
 
 class RunBusy(RuntimeError):
     """A run's files stayed locked by a live writer for longer than the erasure may wait."""
 
 
+def _on_store(path: Any) -> bool:
+    from analytics_etl.storage import OBJECT_SCHEMES, is_object_store
+
+    return getattr(path, "protocol", None) in OBJECT_SCHEMES or is_object_store(str(path))
+
+
+def location(path: Any) -> str:
+    """A path as the text its lock is keyed by: `s3a://bucket/key` on a store (an `ObjectStoragePath`,
+    its text `s3://<conn id>@bucket/key`, an `s3://` or `s3a://` URL alike), absolute locally."""
+    from analytics_etl.storage import spark_url
+
+    if not _on_store(path):
+        return os.path.abspath(str(path))
+    if isinstance(path, str) and "@" in path.split("/", 3)[2]:  # str() of an ObjectStoragePath
+        scheme, _, rest = path.partition("://")
+        path = f"{scheme}://{rest.partition('@')[2]}"
+    return spark_url(path)
+
+
+def lock_key(namespace: str, path: Any) -> int:
+    """The signed 64-bit advisory lock key of `path` in `namespace`, the same in every process."""
+    digest = hashlib.blake2b(f"{namespace}:{location(path)}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def _connect(role: str) -> Any:
+    """A session of its own (autocommit: a session-level lock outlives no transaction of ours)."""
+    from analytics_etl import settings
+    from analytics_etl.db import connect
+
+    # Named in pg_stat_activity, so that RunBusy can say which host and process hold a run.
+    name = f"analytics_etl {role} {socket.gethostname()}:{os.getpid()}"[:63]
+    conn = connect(settings.ANALYTICS_CONN_ID, application_name=name)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(read_sql("locks/session.sql"))
+    return conn
+
+
+def _run(conn: Any, statement: str, **params: Any) -> Any:
+    with conn.cursor() as cur:
+        cur.execute(read_sql(f"locks/{statement}.sql"), params)
+        return cur.fetchall()
+
+
+def holders(conn: Any, key: int) -> list[str]:
+    """Who else holds the advisory lock `key`: 'pid N (application name, mode)' each."""
+    rows = _run(conn, "holders", high=(key >> 32) & 0xFFFFFFFF, low=key & 0xFFFFFFFF)
+    return [f"backend pid {pid} ({name or 'no application name'}, {mode})" for pid, name, mode in rows]
+
+
 @contextmanager
-def writing(staging: str | Path) -> Iterator[None]:
-    """Held (shared) by a task while it writes the files of the run whose staging folder is `staging`."""
-    folder = Path(staging)
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / LOCK_NAME, "a+") as handle:
-        fcntl.flock(handle, fcntl.LOCK_SH)
+def writing(staging: Any) -> Iterator[None]:
+    """Held (shared) by a task while it writes the files of the run whose staging location is `staging`.
+
+    A local staging folder is created first, as it always was (the tasks write into it next)."""
+    if not _on_store(staging):
+        Path(staging).mkdir(parents=True, exist_ok=True)
+    key = lock_key(RUN_NAMESPACE, staging)
+    conn = _connect("writer")
+    try:
+        _run(conn, "lock_shared", key=key)
         yield
+    finally:
+        conn.close()  # ends the session, which releases its locks (no unlock that could fail the task)
 
 
 @contextmanager
-def no_writer(stagings: Sequence[Path], timeout: float, poll: float = 0.5) -> Iterator[None]:
+def no_writer(stagings: Sequence[Any], timeout: float, poll: float = 0.5) -> Iterator[None]:
     """Every run of `stagings` held exclusively: no job writes them until the block ends.
 
-    A run whose staging folder is gone has no writer (a run creates it before its first file).
-    Raises RunBusy, naming the folder, when a writer keeps one beyond `timeout` seconds."""
+    Raises RunBusy, naming the run and its holders, when a writer keeps one beyond `timeout` seconds.
+    Runs are taken in the order of their location, so two erasures never wait on each other in a
+    cycle; writers hold one run each."""
     deadline = time.monotonic() + timeout
-    with ExitStack() as held:
-        for staging in sorted(stagings):
-            try:
-                fd = os.open(staging / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-            except (FileNotFoundError, NotADirectoryError):
-                continue
-            held.callback(os.close, fd)
-            while True:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() > deadline:
-                        raise RunBusy(
-                            f"a job is still writing {staging} after {timeout:.0f} s (its lock "
-                            f"{staging / LOCK_NAME} is held): the erasure did not touch that run"
-                        ) from None
-                    time.sleep(poll)
+    ordered = sorted({location(s): s for s in stagings}.items())
+    if not ordered:
         yield
+        return
+    conn = _connect("erasure")
+    try:
+        for text, staging in ordered:
+            key = lock_key(RUN_NAMESPACE, staging)
+            while not _run(conn, "try_lock", key=key)[0][0]:
+                if time.monotonic() > deadline:
+                    who = "; ".join(holders(conn, key)) or "a writer that has just ended"
+                    raise RunBusy(
+                        f"a job is still writing {text} after {timeout:.0f} s (its writer lock is held "
+                        f"by {who}): the erasure did not touch that run"
+                    )
+                time.sleep(poll)
+        yield
+    finally:
+        conn.close()
+
+
+@contextmanager
+def site_lock(site_dir: Any) -> Iterator[None]:
+    """Serialise the rebuilds of the shared data docs site (its index and static files) across processes
+    and hosts; waits as long as a rebuild takes. A local site folder is created first, as before."""
+    if not _on_store(site_dir):
+        Path(site_dir).mkdir(parents=True, exist_ok=True)
+    key = lock_key(SITE_NAMESPACE, site_dir)
+    conn = _connect("data docs")
+    try:
+        _run(conn, "lock", key=key)
+        yield
+    finally:
+        conn.close()

@@ -193,3 +193,12 @@ def prometheus():
     yield query
     server.stop()
     gateway.stop()
+
+
+@pytest.fixture
+def analytics_conn(postgres: PostgresServer, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fresh analytics database named by `analytics_postgres` (AIRFLOW_CONN_ANALYTICS_POSTGRES) for
+    the test and its child processes: the platform's locks and records live there."""
+    url = postgres.url(postgres.fresh_database("analytics"))
+    monkeypatch.setenv("AIRFLOW_CONN_ANALYTICS_POSTGRES", url)
+    return url

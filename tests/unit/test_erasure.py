@@ -4,11 +4,10 @@ real cluster is exercised by tests/integration/test_erasure.py when CASSANDRA_HO
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import gzip
 import json
-import threading
-import time
 import uuid
 
 import pyarrow as pa
@@ -16,9 +15,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from analytics_etl.erasure import cassandra as erase_cassandra
+from analytics_etl.erasure import files as files_module
 from analytics_etl.erasure.files import KEYS, REDACTED, Unreadable, erase_files
 from analytics_etl.erasure.request import InvalidUserId, parse_user_id
-from analytics_etl.run_lock import RunBusy, writing
 from tests.unit.test_cassandra_load import SINKS, Loads, MemoryStore, _user
 
 pytestmark = pytest.mark.unit
@@ -38,6 +37,14 @@ def test_a_user_id_is_canonical():
 
 
 # -- files ---------------------------------------------------------------------------------------------
+@pytest.fixture(autouse=True)
+def _locks_without_a_database(monkeypatch):
+    """The writer and site locks are PostgreSQL advisory locks: no server in a unit test, so none are
+    taken here. Waiting for a writer is tested for real in tests/integration/test_run_lock.py."""
+    monkeypatch.setattr(files_module, "no_writer", lambda stagings, timeout: contextlib.nullcontext())
+    monkeypatch.setattr(files_module, "site_lock", lambda site: contextlib.nullcontext())
+
+
 def parquet(path, **columns):
     path.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(pa.table(columns), path)
@@ -189,29 +196,6 @@ def test_a_committed_file_that_cannot_be_read_fails_naming_it(tmp_path, name, co
     with pytest.raises(Unreadable, match=str(bad)):
         erase_files(root, U)
     assert bad.read_bytes() == content
-
-
-def test_a_run_being_written_is_waited_for_never_skipped(data_dir):
-    staging = data_dir / "staging" / "date=2024-01-15" / "run=manual_1"
-    with writing(staging), pytest.raises(RunBusy, match=str(staging)):
-        erase_files(data_dir, U, lock_timeout=0.3)
-    assert pq.read_table(staging / "events" / "part-0.parquet").num_rows == 3  # nothing of it touched
-
-    held = threading.Event()
-
-    def job() -> None:
-        with writing(staging):
-            held.set()
-            time.sleep(1.0)
-
-    writer = threading.Thread(target=job)
-    writer.start()
-    held.wait()
-    started = time.monotonic()
-    done = erase_files(data_dir, U, lock_timeout=30)
-    writer.join()
-    assert time.monotonic() - started >= 0.5  # it waited for the job
-    assert done.rows_removed["staging"] == 3 and not (staging / "ingest_scratch").exists()
 
 
 # -- Cassandra ---------------------------------------------------------------------------------------

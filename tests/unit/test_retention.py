@@ -70,6 +70,15 @@ def make_plan(data: Path, runs: list[EtlRun]) -> policy.Plan:
     return policy.plan(tree.scan(data), runs, TODAY, DAYS)
 
 
+@pytest.fixture(autouse=True)
+def _site_lock_without_a_database(monkeypatch):
+    """The data docs site lock is a PostgreSQL advisory lock: no server in a unit test, so none is
+    taken here (tests/integration/test_run_lock.py tests it across real processes)."""
+    import contextlib
+
+    monkeypatch.setattr(tree, "site_lock", lambda site: contextlib.nullcontext())
+
+
 # -- the layout ------------------------------------------------------------------------------------
 def test_scan_finds_every_kind_of_every_run_and_nothing_else(tmp_path):
     data = tmp_path / "data"
@@ -436,3 +445,44 @@ def test_retention_failures_never_write_etl_runs():
     assert {k: v for k, v in DEFAULT_ARGS.items() if k != "on_failure_callback"} == {
         k: v for k, v in PLATFORM.items() if k != "on_failure_callback"
     }
+
+
+# -- on an object store: the quarantine's run prefixes that the pointer does not name --------------------
+def unpublished(day: dt.date, n: int) -> policy.Target:
+    key = run_key(run_id(day, n))
+    return policy.Target("quarantine", day, key, Path(f"quarantine/user_events/date={day}/run={key}"))
+
+
+def test_unpublished_rejects_go_once_a_later_run_of_the_date_has_ended():
+    date_target = policy.Target("quarantine", NEW, None, Path(f"quarantine/user_events/date={NEW}"))
+    targets = [date_target, unpublished(NEW, 1), unpublished(NEW, 3)]
+    runs = [record(NEW, 1, "failed"), record(NEW, 2, "success"), record(NEW, 3, "running", in_progress=True)]
+    result = policy.plan(targets, runs, TODAY, DAYS)
+    assert deleted_runs(result) == {(NEW, run_key(run_id(NEW, 1))): SUPERSEDED}
+    kept = {(k.date, k.run_key): k.why for k in result.kept}
+    assert kept[(NEW, run_key(run_id(NEW, 3)))] == "its unpublished rejects: in progress"
+    assert kept[(NEW, None)] == "the date is inside the window"
+
+
+@pytest.mark.parametrize(
+    ("runs", "why"),
+    [
+        ([record(NEW, 1, "failed")], "no later run of the date has ended"),  # the date's latest attempt
+        (
+            [record(NEW, 1, "failed"), record(NEW, 2, "running", in_progress=True)],
+            "no later run of the date has ended",
+        ),
+        ([record(NEW, 2, "success")], "no etl_runs record: not known to be superseded"),
+    ],
+)
+def test_unpublished_rejects_stay_while_nothing_later_has_ended(runs, why):
+    result = policy.plan([unpublished(NEW, 1)], runs, TODAY, DAYS)
+    assert result.deletions == []
+    assert [k.why for k in result.kept] == [f"its unpublished rejects: {why}"]
+
+
+def test_an_expired_dates_quarantine_goes_whole_and_its_run_prefixes_are_not_counted_twice():
+    date_target = policy.Target("quarantine", OLD, None, Path(f"quarantine/user_events/date={OLD}"))
+    runs = [record(OLD, 1, "failed"), record(OLD, 2, "success")]
+    result = policy.plan([date_target, unpublished(OLD, 1)], runs, TODAY, DAYS)
+    assert deleted_runs(result) == {(OLD, None): EXPIRED}

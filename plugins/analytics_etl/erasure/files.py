@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
+import io
 import os
 import re
 import shutil
@@ -26,8 +27,9 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from analytics_etl import objects
 from analytics_etl.paths import RunPaths
-from analytics_etl.run_lock import no_writer
+from analytics_etl.run_lock import no_writer, site_lock
 
 REDACTED = "[erased]"
 USER_COLUMNS = ("user_id", "id")  # `id`: the staging extract of source `users`
@@ -121,8 +123,13 @@ def erase_files(
 ) -> FileErasure:
     """Every platform file under `data_dir` without the user; see the module doc. `record` gets each
     change as it is made, so a failure later leaves a trace of what was done."""
-    root = Path(data_dir)
+    from analytics_etl.storage import root_path
+
+    root = root_path(data_dir)
     done = FileErasure(record=record or FileErasure.record)
+    if objects.on_store(root):
+        _erase_store(root, user_id, emails, done, lock_timeout)
+        return done
     if root.is_symlink() or not root.is_dir():
         return done
     found = units(root)
@@ -131,12 +138,121 @@ def erase_files(
         with ExitStack() as held:
             held.enter_context(no_writer(unit.stagings, lock_timeout))
             if unit.site_lock and (root / "data_docs").is_dir():
-                from analytics_etl.quality import _site_lock
-
-                held.enter_context(_site_lock(root / "data_docs"))
+                held.enter_context(site_lock(root / "data_docs"))
             for top in unit.roots:
                 _erase_tree(root, top, unit, claimed - {top}, user_id, emails, done)
     return done
+
+
+# -- on an object store: the same units, from a listing of keys --------------------------------------------
+def _store_unit(rel: str) -> tuple[str, str, str]:
+    """('run', date, key), ('quarantine', date, '') or ('rest', '', '') for one key under the root,
+    as `units` groups the local folders."""
+    parts = rel.split("/")
+    where = {"staging": 1, "validation": 1, "curated": 2}.get(parts[0])
+    if where and len(parts) > where + 2:
+        date, key = _DATE.fullmatch(parts[where]), _RUN.fullmatch(parts[where + 1])
+        if date and key and _valid(date.group(1)):
+            return "run", date.group(1), key.group(1)
+    if parts[0] == "data_docs" and len(parts) > 4:
+        match = _GX_RUN.fullmatch(parts[3])
+        if match and _valid(match.group(1)):
+            return "run", match.group(1), match.group(2)
+    if parts[0] == "quarantine" and len(parts) > 3:
+        date = _DATE.fullmatch(parts[2])
+        if date and _valid(date.group(1)):
+            return "quarantine", date.group(1), ""
+    return "rest", "", ""
+
+
+def _valid(text: str) -> bool:
+    try:
+        _date(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _run_prefixes(date: str, key: str, seen: Collection[str]) -> list[str]:
+    """Every prefix a run of the layout may write (those not listed yet included: a writer may have
+    ended since the listing), with those the listing showed."""
+    from analytics_etl.paths import OUTPUT_TABLES
+    from analytics_etl.quality import RESULTS_STORE_DIR
+
+    layout = RunPaths(Path(""), Path(""), _date(date), key)
+    prefixes = {str(layout.staging), str(layout.validation), *(str(layout.output(t)) for t in OUTPUT_TABLES)}
+    for section in (RESULTS_STORE_DIR, "validations"):
+        prefixes |= {f"{layout.data_docs}/{section}/{suite}/{date}_{key}" for suite in OUTPUT_TABLES}
+    return sorted(prefixes | set(seen))
+
+
+def _unit_prefix(rel: str, kind: str) -> str:
+    """The run's (or date's) folder a key lies in; the key itself for the rest."""
+    if kind == "rest":
+        return rel
+    parts = rel.split("/")
+    depth = {"staging": 3, "validation": 3, "curated": 4, "data_docs": 4, "quarantine": 3}[parts[0]]
+    return "/".join(parts[:depth])
+
+
+def _store_units(root) -> tuple[dict[tuple[str, str, str], set[str]], dict[str, set[str]]]:
+    """The units of the keys under `root` (each with the prefixes it was seen in), and the run keys of
+    each date (its staging's runs and, on the store, its quarantine's `run=` prefixes)."""
+    groups: dict[tuple[str, str, str], set[str]] = {}
+    runs_of_date: dict[str, set[str]] = {}
+    for rel in objects.files(root):
+        kind, date, key = unit = _store_unit(rel)
+        groups.setdefault(unit, set()).add(_unit_prefix(rel, kind))
+        parts = rel.split("/")
+        if kind == "quarantine" and len(parts) > 4 and _RUN.fullmatch(parts[3]):
+            key = parts[3].removeprefix("run=")
+        if key:
+            runs_of_date.setdefault(date, set()).add(key)
+    return groups, runs_of_date
+
+
+def _erase_store(root, user_id: str, emails: Sequence[str], done: FileErasure, lock_timeout: float) -> None:
+    """`erase_files` on a store: the units of `units`, each listed again once its locks are held."""
+    groups, runs_of_date = _store_units(root)
+    order = {"run": 0, "quarantine": 1, "rest": 2}
+    for (kind, date, key), seen in sorted(groups.items(), key=lambda item: (order[item[0][0]], item[0])):
+        if kind == "run":
+            layout = RunPaths(Path(""), Path(""), _date(date), key)
+            stagings, scratch = [root / str(layout.staging)], f"{layout.ingest_scratch}/"
+            prefixes = _run_prefixes(date, key, seen)
+        elif kind == "quarantine":
+            stagings = [root / f"staging/date={date}/run={k}" for k in sorted(runs_of_date.get(date, ()))]
+            scratch, prefixes = None, sorted(seen)
+        else:
+            stagings, scratch, prefixes = [], None, sorted(seen)
+        with ExitStack() as held:
+            held.enter_context(no_writer(stagings, lock_timeout))
+            if kind != "quarantine" and any(p.startswith("data_docs/") for p in prefixes):
+                held.enter_context(site_lock(root / "data_docs"))
+            for prefix in prefixes:
+                _erase_prefix(root, prefix, scratch, user_id, emails, done)
+            if kind == "quarantine":
+                for prefix in prefixes:  # the pointer, written last, tells the new sizes
+                    objects.refresh_pointer(root / prefix)
+
+
+def _erase_prefix(root, prefix: str, scratch: str | None, user_id: str, emails, done: FileErasure) -> None:
+    listing = objects.files(root / prefix)
+    leftovers = []
+    for sub in sorted(listing):
+        rel = f"{prefix}/{sub}" if sub else prefix
+        name = rel.rsplit("/", 1)[-1]
+        if UNCOMMITTED_DIR in rel.split("/")[:-1] or (scratch and rel.startswith(scratch)):
+            leftovers.append(rel)
+        elif name.endswith(ASIDE_SUFFIXES):
+            leftovers.append(rel)
+        elif name.endswith(".crc") or (name == objects.POINTER and rel.startswith("quarantine/")):
+            continue  # a checksum, or the publish pointer (rewritten after the date's files)
+        else:
+            _erase_file(root, root / rel, rel, user_id, emails, done)
+    if leftovers:
+        objects.delete(root, leftovers)
+        done.drop(leftovers)
 
 
 def _erase_tree(root, top, unit, prune, user_id, emails, done: FileErasure) -> None:
@@ -189,7 +305,7 @@ def _remove(root: Path, path: Path) -> list[str]:
 
 
 def _erase_file(root, path: Path, rel: str, user_id: str, emails: Sequence[str], done: FileErasure) -> None:
-    area = Path(rel).parts[0] if len(Path(rel).parts) > 1 else "other"
+    area = rel.split("/")[0] if "/" in rel else "other"
     row_key = area if area in ROW_AREAS else "other"
     try:
         if path.name.endswith(".parquet"):
@@ -214,11 +330,16 @@ def _mentions_bytes(path: Path, user_id: str) -> bool:
     return user_id.encode() in data or user_id.upper().encode() in data
 
 
-def _replace(path: Path, write: Callable[[Path], None]) -> None:
-    """Write the new content next to `path`, then rename it over `path`; drop Hadoop's stale checksum."""
+def _replace(path: Path, data: bytes) -> None:
+    """`path` replaced by `data` whole. Locally: written next to it, then renamed over it, and Hadoop's
+    stale checksum dropped. On a store: one PUT of the key (no rename there, none needed: a reader
+    gets the old object or the new one)."""
+    if objects.on_store(path):
+        objects.write_bytes(path, data)
+        return
     tmp = path.with_name(f".{path.name}.erasing")
     try:
-        write(tmp)
+        tmp.write_bytes(data)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -253,11 +374,15 @@ def rewrite_parquet(path: Path, user_ids: Collection[str]) -> int:
 
     if not user_ids:
         return 0
-    table = pq.read_table(path)
+    import pyarrow as pa
+
+    table = pq.read_table(pa.BufferReader(path.read_bytes()) if objects.on_store(path) else path)
     theirs = _theirs(table, user_ids)
     removed = pc.sum(theirs).as_py() or 0
     if removed:
-        _replace(path, lambda tmp: pq.write_table(table.filter(pc.invert(theirs)), tmp))
+        sink = pa.BufferOutputStream()
+        pq.write_table(table.filter(pc.invert(theirs)), sink)
+        _replace(path, sink.getvalue().to_pybytes())
     return removed
 
 
@@ -274,23 +399,18 @@ def rewrite_lines(path: Path, user_ids: Collection[str]) -> int:
     kept = _kept_lines(lines, user_ids)
     removed = len(lines) - len(kept)
     if removed:
-        _replace(path, lambda tmp: tmp.write_text("".join(kept), encoding="utf-8"))
+        _replace(path, "".join(kept).encode("utf-8"))
     return removed
 
 
 def rewrite_gzip_lines(path: Path, user_ids: Collection[str]) -> int:
     """`rewrite_lines` of a gzipped text file, written back gzipped."""
-    with gzip.open(path, "rt", encoding="utf-8", errors="surrogateescape") as source:
+    with gzip.open(io.BytesIO(path.read_bytes()), "rt", encoding="utf-8", errors="surrogateescape") as source:
         lines = source.readlines()
     kept = _kept_lines(lines, user_ids)
     removed = len(lines) - len(kept)
     if removed:
-
-        def write(tmp: Path) -> None:
-            with gzip.open(tmp, "wt", encoding="utf-8", errors="surrogateescape") as sink:
-                sink.writelines(kept)
-
-        _replace(path, write)
+        _replace(path, gzip.compress("".join(kept).encode("utf-8", errors="surrogateescape")))
     return removed
 
 
@@ -300,5 +420,5 @@ def redact(path: Path, needles: Sequence[str]) -> int:
     pattern = re.compile("|".join(re.escape(n) for n in needles if n), re.IGNORECASE)
     new, count = pattern.subn(REDACTED, text)
     if count:
-        _replace(path, lambda tmp: tmp.write_text(new, encoding="utf-8", errors="surrogateescape"))
+        _replace(path, new.encode("utf-8", errors="surrogateescape"))
     return count

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from analytics_etl import objects
 from analytics_etl.erasure.files import rewrite_lines, rewrite_parquet
 from analytics_etl.paths import RunPaths
 from analytics_etl.sql import read_sql
@@ -29,7 +30,8 @@ def still_in_source(paths: RunPaths, user_ids: set[str]) -> set[str]:
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    ids = pc.utf8_lower(pq.read_table(paths.users, columns=["id"]).column("id").cast("string"))
+    source = pa.BufferReader(paths.users.read_bytes()) if objects.on_store(paths.users) else paths.users
+    ids = pc.utf8_lower(pq.read_table(source, columns=["id"]).column("id").cast("string"))
     present = pc.filter(ids, pc.is_in(ids, value_set=pa.array(sorted(user_ids), pa.string())))
     return set(present.to_pylist())
 
@@ -45,8 +47,22 @@ def keep_erased_users_out(paths: RunPaths, conn: Any) -> dict[str, int]:
     removed: dict[str, int] = {}
     folders = {"events": paths.events, "user_engagement": paths.output("user_engagement")}
     for kind, folder in folders.items():
-        for part in sorted(folder.glob("*.parquet")):
+        for part in _parts(folder, ".parquet"):
             removed[kind] = removed.get(kind, 0) + rewrite_parquet(part, gone)
-    for part in sorted(paths.quarantine.glob("*.json")):
+    # On a store the run's rejects are its own prefix of the date's quarantine (docs/decisions.md).
+    quarantine = (
+        paths.quarantine / f"run={paths.key}" if objects.on_store(paths.quarantine) else paths.quarantine
+    )
+    for part in _parts(quarantine, ".json"):
         removed["quarantine"] = removed.get("quarantine", 0) + rewrite_lines(part, gone)
+    if removed.get("quarantine") and objects.on_store(quarantine):
+        objects.refresh_pointer(paths.quarantine)  # when this run has published already
     return {kind: n for kind, n in removed.items() if n}
+
+
+def _parts(folder: Any, suffix: str) -> list[Any]:
+    """The files of `folder` itself (not below) named `*<suffix>`, in name order; locally or on a store."""
+    if not objects.on_store(folder):
+        return sorted(folder.glob(f"*{suffix}"))
+    names = [rel for rel in objects.files(folder) if "/" not in rel and rel.endswith(suffix)]
+    return [folder / name for name in sorted(names)]

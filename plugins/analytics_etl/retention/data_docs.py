@@ -16,6 +16,7 @@ from pathlib import Path
 
 from analytics_etl import quality
 from analytics_etl.paths import OUTPUT_TABLES, RunPaths
+from analytics_etl.run_lock import site_lock
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,7 @@ def rebuild_index(data_dir: Path) -> Path | None:
         context = quality._build_context(paths, site, quality.GX_PROJECT_DIR)
         quality._load_checkpoint(context, quality.GX_PROJECT_DIR, OUTPUT_TABLES)
         suites = [ExpectationSuiteIdentifier(name=suite.name) for suite in context.suites.all()]
-        with quality._site_lock(site):
+        with site_lock(site):
             context.build_data_docs(site_names=[quality.SITE_NAME], resource_identifiers=suites)
     log.info("rebuilt the data docs index %s", index)
     return index

@@ -96,8 +96,12 @@ def plan(
     for run in runs:
         runs_of_date[run.date].append(run)
     groups: dict[tuple[dt.date, str | None], list[Target]] = defaultdict(list)
+    unpublished: list[Target] = []
     for target in targets:
-        groups[(target.date, target.run_key)].append(target)
+        if target.kind == "quarantine" and target.run_key is not None:
+            unpublished.append(target)  # on a store: a run's rejects that no pointer names
+        else:
+            groups[(target.date, target.run_key)].append(target)
     for (date, key), group in sorted(groups.items(), key=lambda item: (item[0][0], item[0][1] or "")):
         expired = date < result.oldest_kept_date
         recorded = runs_of_date.get(date, [])
@@ -111,7 +115,39 @@ def plan(
             result.deletions += [Deletion(t, reason, record) for t in sorted(group, key=_target_order)]
         else:
             result.kept.append(Kept(date, key, why))
+    _plan_unpublished(result, unpublished, runs_of_date)
     return result
+
+
+def _plan_unpublished(
+    result: Plan, targets: Sequence[Target], runs_of_date: dict[dt.date, list[EtlRun]]
+) -> None:
+    """The unpublished `run=K/` prefixes of quarantines on a store, added to `result`."""
+    covered = {d.target.date for d in result.deletions if d.target.kind == "quarantine"}
+    for target in sorted(targets, key=lambda t: (t.date, t.run_key or "")):
+        if target.date in covered:  # the date's whole quarantine goes (expired)
+            continue
+        mine = [r for r in runs_of_date.get(target.date, []) if r.key == target.run_key]
+        reason, why = _unpublished(mine, runs_of_date.get(target.date, []))
+        if reason:
+            result.deletions.append(Deletion(target, reason, max(mine, key=_started)))
+        else:
+            result.kept.append(Kept(target.date, target.run_key, f"its unpublished rejects: {why}"))
+    result.deletions.sort(key=lambda d: (d.target.date, d.target.run_key or "", _target_order(d.target)))
+
+
+def _unpublished(mine: Sequence[EtlRun], recorded: Sequence[EtlRun]) -> tuple[str | None, str]:
+    """(SUPERSEDED, '') for the rejects of a run that the date's pointer does not name, once a later run
+    of the date has ended (the run was killed, failed or was superseded before or after publishing);
+    otherwise (None, why they stay). The published run's rejects are never a target."""
+    if not mine:
+        return None, "no etl_runs record: not known to be superseded"
+    if any(r.in_progress for r in mine):
+        return None, "in progress"
+    started = max(mine, key=_started)
+    if any(r.key != started.key and not r.in_progress and _started(r) > _started(started) for r in recorded):
+        return SUPERSEDED, ""
+    return None, "no later run of the date has ended"
 
 
 def _quarantine(expired: bool, recorded: Sequence[EtlRun]) -> str | None:

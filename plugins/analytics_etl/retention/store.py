@@ -7,6 +7,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from analytics_etl.objects import relative
 from analytics_etl.retention.policy import EtlRun
 from analytics_etl.retention.tree import Outcome
 from analytics_etl.sql import read_sql
@@ -54,7 +55,7 @@ def log_rows(retention_run_id: str, outcomes: Sequence[Outcome], data_dir: Any) 
                 "kind": kind,
                 "files": sum(o.files for o in group),
                 "bytes": sum(o.bytes for o in group),
-                "paths": [str(o.deletion.target.path.relative_to(data_dir)) for o in group],
+                "paths": [relative(o.deletion.target.path, data_dir) for o in group],
                 "error": "; ".join(errors) or None,
             }
         )

@@ -36,7 +36,10 @@ def apply_retention(**context: Any) -> dict[str, Any]:
         days = settings.retention_days()
     except ValueError as err:
         raise AirflowFailException(str(err)) from None
-    data_dir = Path(settings.required_variable(settings.VAR_DATA_DIR))
+    from analytics_etl.objects import on_store
+    from analytics_etl.storage import root_path
+
+    data_dir = root_path(settings.required_variable(settings.VAR_DATA_DIR))
 
     targets = tree.scan(data_dir)
     conn = _analytics()
@@ -56,7 +59,12 @@ def apply_retention(**context: Any) -> dict[str, Any]:
         )
     finally:
         conn.close()
-    if not dry_run:
+    if not dry_run and on_store(data_dir):
+        log.warning(
+            "the data docs index on the store is not rebuilt by retention yet: the removed runs' "
+            "results and pages are gone, but the index may list them until the next gate rebuilds it"
+        )
+    elif not dry_run:
         from analytics_etl.retention.data_docs import rebuild_index
 
         rebuild_index(data_dir)

@@ -23,9 +23,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from analytics_etl import objects
 from analytics_etl.paths import OUTPUT_TABLES, RunPaths
-from analytics_etl.quality import RESULTS_STORE_DIR, _site_lock
+from analytics_etl.quality import RESULTS_STORE_DIR
 from analytics_etl.retention.policy import Deletion, Plan, Target
+from analytics_etl.run_lock import site_lock
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +45,8 @@ DATA_DOCS_SECTIONS = (RESULTS_STORE_DIR, "validations")  # results store, and GX
 # -- what is on disk ---------------------------------------------------------------------------------
 def scan(data_dir: Path) -> list[Target]:
     """Every directory of a run (or a date's quarantine) under `data_dir`, in a stable order."""
+    if objects.on_store(data_dir):
+        return _scan_store(data_dir)
     data_dir = Path(data_dir)
     probe = _paths(data_dir, *_PROBE)
     found = list(_runs(data_dir, "staging", probe.staging.parents[1], lambda p: p.staging))
@@ -91,6 +95,79 @@ def _data_docs(site: Path) -> Iterator[Target]:
                 yield Target("data_docs", date, run_dir.name[len("YYYY-MM-DD_") :], run_dir)
 
 
+# -- on an object store: the same targets, from one listing of the keys ---------------------------------
+def _scan_store(root) -> list[Target]:
+    """`scan` on a store. A prefix is a target when the layout of its date and run key gives it back;
+    a date's quarantine is one target, and each of its `run=K/` prefixes that its `_PUBLISHED.json`
+    does not name is one more (a superseded or killed run's rejects: policy.plan decides)."""
+    layout: dict[str, tuple[str, dt.date, str | None]] = {}
+    runs_in: dict[str, set[str]] = {}  # a date's quarantine prefix -> its `run=K` prefixes
+    for rel in objects.files(root):
+        found = _store_target(rel)
+        if found:
+            layout.setdefault(found[0], found[1:])
+            parts = rel.split("/")
+            if found[1] == "quarantine" and len(parts) > 4 and _RUN.fullmatch(parts[3]):
+                runs_in.setdefault(found[0], set()).add(parts[3])
+    targets = [Target(kind, date, key, root / prefix) for prefix, (kind, date, key) in layout.items()]
+    for prefix, runs in sorted(runs_in.items()):
+        targets += _unpublished(root, prefix, layout[prefix][1], runs)
+    return sorted(targets, key=lambda t: (t.date, t.run_key or "", t.kind, str(t.path)))
+
+
+def _store_target(rel: str) -> tuple[str, str, dt.date, str | None] | None:
+    """(prefix, kind, date, run key) of the target a key lies in, or None when it lies in none."""
+    parts = rel.split("/")
+    candidates = [("staging", 3), ("validation", 3), ("curated", 4), ("data_docs", 4), ("quarantine", 3)]
+    for kind, depth in candidates:
+        if parts[0] != kind or len(parts) <= depth:
+            continue
+        prefix = "/".join(parts[:depth])
+        if kind == "data_docs":
+            match = _GX_RUN_NAME.fullmatch(parts[3])
+            if match and parts[1] in DATA_DOCS_SECTIONS and parts[2] in OUTPUT_TABLES:
+                with contextlib.suppress(ValueError):
+                    return prefix, kind, dt.date.fromisoformat(match.group(1)), match.group(2)
+            return None
+        date = _DATE.fullmatch(parts[depth - 2] if kind != "quarantine" else parts[2])
+        key = _RUN.fullmatch(parts[depth - 1]) if kind != "quarantine" else None
+        if not date or (kind != "quarantine" and not key):
+            return None
+        try:
+            day = dt.date.fromisoformat(date.group(1))
+        except ValueError:  # date=2024-02-30 is no partition of ours
+            return None
+        run = key.group(1) if key else None
+        if _relative_layout(kind, day, run or _PROBE[1], parts) == prefix:
+            return prefix, kind, day, run
+        return None
+    return None
+
+
+def _relative_layout(kind: str, day: dt.date, key: str, parts: list[str]) -> str:
+    paths = _paths(Path(""), day, key)
+    if kind == "curated":
+        return str(paths.output(parts[1])) if parts[1] in OUTPUT_TABLES else ""
+    return str(
+        {"staging": paths.staging, "validation": paths.validation, "quarantine": paths.quarantine}[kind]
+    )
+
+
+def _unpublished(root, prefix: str, date: dt.date, runs: set[str]) -> list[Target]:
+    """The `run=K/` prefixes of a date's quarantine that its pointer does not name."""
+    try:
+        pointer = objects.read_pointer(root / prefix)
+    except ValueError as err:  # nothing says which run the readers read: every run's rejects stay
+        log.error("kept every run of %s: %s", prefix, err)
+        return []
+    published = f"run={pointer.run}" if pointer else None
+    return [
+        Target("quarantine", date, run.removeprefix("run="), root / prefix / run)
+        for run in sorted(runs)
+        if run != published
+    ]
+
+
 # -- removal --------------------------------------------------------------------------------------------
 @dataclass
 class Outcome:
@@ -131,7 +208,7 @@ def execute(
     since the plan was made (a run of it started or was cleared meanwhile): otherwise the date is
     left for the next retention run. `record` gets each date's outcomes once they are final.
     """
-    root = Path(data_dir).resolve()
+    root = data_dir if objects.on_store(data_dir) else Path(data_dir).resolve()
     report = Report()
     by_date: dict[dt.date, list[Deletion]] = {}
     for deletion in plan.deletions:
@@ -154,6 +231,8 @@ def escapes(root: Path, path: Path) -> bool:
 
 
 def _apply(deletion: Deletion, root: Path, dry_run: bool) -> Outcome:
+    if objects.on_store(root):
+        return _apply_store(deletion, root, dry_run)
     path = deletion.target.path
     if escapes(root, path):
         error = f"{path} resolves to {path.resolve()}, outside {root}: left in place"
@@ -161,7 +240,7 @@ def _apply(deletion: Deletion, root: Path, dry_run: bool) -> Outcome:
         return Outcome(deletion, REFUSED, error=error)
     outcome = Outcome(deletion, DRY_RUN if dry_run else DELETED)
     # The gate rewrites the shared site under this lock (and GX drops pages whose result is gone).
-    lock = _site_lock(path.parents[2]) if deletion.target.kind == "data_docs" and not dry_run else None
+    lock = site_lock(path.parents[2]) if deletion.target.kind == "data_docs" and not dry_run else None
     with lock or contextlib.nullcontext():
         try:
             _sweep(path, outcome, delete=not dry_run)
@@ -171,6 +250,32 @@ def _apply(deletion: Deletion, root: Path, dry_run: bool) -> Outcome:
     if not dry_run and deletion.target.run_key is not None and deletion.target.kind != "data_docs":
         with contextlib.suppress(OSError):  # the date's folder, once its last run is gone
             path.parent.rmdir()
+    return outcome
+
+
+def _apply_store(deletion: Deletion, root, dry_run: bool) -> Outcome:
+    """`_apply` on a store: the objects under the target's prefix counted, then deleted (markers last)."""
+    from analytics_etl.storage import remove_tree
+
+    path = deletion.target.path
+    try:
+        rel = objects.relative(path, root)
+        if ".." in rel.split("/") or "" in rel.split("/"):
+            raise ValueError(f"{path} is not a plain key below {root}")
+    except ValueError as err:
+        log.error("refused %s", err)
+        return Outcome(deletion, REFUSED, error=f"{err}: left in place")
+    outcome = Outcome(deletion, DRY_RUN if dry_run else DELETED)
+    lock = site_lock(root / "data_docs") if deletion.target.kind == "data_docs" and not dry_run else None
+    with lock or contextlib.nullcontext():
+        try:
+            listing = objects.files(path)
+            outcome.files, outcome.bytes = len(listing), sum(listing.values())
+            if not dry_run:
+                remove_tree(path)
+        except OSError as err:
+            outcome.error = f"{type(err).__name__}: {err}"
+            log.error("could not delete all of %s: %s", path, outcome.error)
     return outcome
 
 

@@ -11,7 +11,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Query, Request
 from starlette.responses import FileResponse, Response
 
-from analytics_etl import settings
+from analytics_etl import objects, settings
 from analytics_etl.ui import DAG_ID, guard, history_charts, monitoring_charts, prometheus, shaping, store
 from analytics_etl.ui.render import STATIC, page, run_href
 
@@ -75,7 +75,7 @@ def rejects(request: Request, dag_id: str, run_id: str) -> Response:
     latest = store.latest_run_of(record["date"])
     return page(
         request, "rejects.html", record=record, reasons=shaping.reasons(record, samples),
-        ratio=shaping.reject_ratio(record), quarantine=folder, quarantine_exists=folder.is_dir(),
+        ratio=shaping.reject_ratio(record), quarantine=store.display(folder), quarantine_exists=folder.is_dir(),
         replaced_by=latest if latest and latest != run_id else None, run_link=run_href(request, run_id),
     )  # fmt: skip
 
@@ -157,7 +157,10 @@ def data_docs(relative: str) -> Response:
         path = store.data_docs_file(store.data_dir(), relative)
     except guard.Refused:
         return Response("Not found", status_code=404, media_type="text/plain")
-    return FileResponse(path, media_type=mimetypes.guess_type(path.name)[0] or "application/octet-stream")
+    media_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    if objects.on_store(path):  # a page of the site on the store: small, read whole
+        return Response(path.read_bytes(), media_type=media_type)
+    return FileResponse(path, media_type=media_type)
 
 
 @router.get("/static/{name}")

@@ -10,7 +10,7 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any
 
-from analytics_etl import db, settings
+from analytics_etl import db, objects, settings
 from analytics_etl.paths import RunPaths
 from analytics_etl.sql import read_sql
 from analytics_etl.ui import guard
@@ -24,9 +24,12 @@ class Unavailable(RuntimeError):
 
 
 def data_dir() -> Path:
+    """`etl_data_dir`: a local path, or a path on the object store of `aws_default` (storage.root_path)."""
+    from analytics_etl.storage import root_path
+
     try:
-        return Path(settings.required_variable(settings.VAR_DATA_DIR))
-    except Exception as exc:  # not set, or the metadata database is down
+        return root_path(settings.required_variable(settings.VAR_DATA_DIR))
+    except Exception as exc:  # not set, the metadata database is down, or not a valid root
         raise Unavailable(str(exc)) from exc
 
 
@@ -77,7 +80,8 @@ def data_docs_relative(root: Path, page: str | None) -> str | None:
         return None
     try:
         site = guard.inside(root, root / DATA_DOCS)
-        return guard.inside(site, page).relative_to(site).as_posix()
+        found = guard.inside(site, page)
+        return objects.relative(found, site) if objects.on_store(site) else found.relative_to(site).as_posix()
     except guard.Refused:
         return None
 
@@ -89,17 +93,49 @@ def data_docs_file(root: Path, relative: str) -> Path:
 
 
 def quarantine_folder(root: Path, record: dict[str, Any]) -> Path:
+    if objects.on_store(root):  # the layout below the root, on the store's root
+        return root / str(RunPaths(Path(""), Path(""), record["date"], "ui").quarantine)
     return RunPaths.build(root, root, record["date"], record["run_id"]).quarantine
 
 
+def display(path: Any) -> str:
+    """How the page names a path: the local path, or `s3://bucket/key` (no connection id)."""
+    return f"s3://{objects.key_of(path)}" if objects.on_store(path) else str(path)
+
+
 def quarantine_rows(root: Path, folder: Path) -> Iterator[dict[str, Any]]:
-    """The quarantine's rows, file by file in name order, read lazily."""
+    """The quarantine's rows, file by file in name order, read lazily. On a store, the files of the
+    date's published run, as its `_PUBLISHED.json` lists them; nothing before a run has published."""
     try:
         folder = guard.inside(root, folder)
     except guard.Refused:
+        return
+    if objects.on_store(folder):
+        yield from _published_rows(root, folder)
         return
     for part in sorted(folder.glob(QUARANTINE_FILES)):
         with open(guard.inside(folder, part), encoding="utf-8") as handle:
             for line in handle:
                 if line.strip():
                     yield json.loads(line)
+
+
+def _published_rows(root: Any, folder: Any) -> Iterator[dict[str, Any]]:
+    import fnmatch
+
+    try:
+        pointer = objects.read_pointer(folder)
+    except ValueError:  # a pointer that is not one names nothing to read
+        return
+    if pointer is None:
+        return
+    for name in sorted(pointer.files):
+        if not fnmatch.fnmatchcase(name.rsplit("/", 1)[-1], QUARANTINE_FILES):
+            continue
+        try:
+            part = guard.served_file(folder, name)
+        except guard.Refused:
+            continue
+        for line in part.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                yield json.loads(line)
