@@ -108,16 +108,29 @@ class RunPaths:
         return self.staging / "ingest_scratch"
 
     @property
+    def local_dir(self) -> Path:
+        """This host's folder of the run for what Spark and the worker exchange on one host when
+        `etl_data_dir` is on a store: the jobs' archive, the job's error file, the ingest's scratch."""
+        return Path(tempfile.gettempdir()) / "analytics_etl_local" / self._partition
+
+    @property
     def local_scratch(self) -> Path:
         """The ingest's scratch on this host's disk, for a root on a store when Spark runs on this
         host (`local[*]`): nothing is moved from the scratch there, so its bytes need not go to a
         store billed by the byte (docs/decisions.md). Spark on a cluster uses `ingest_scratch`."""
-        return Path(tempfile.gettempdir()) / "analytics_etl_scratch" / self._partition
+        return self.local_dir / "ingest_scratch"
 
     @property
     def spark_error(self) -> Path:
-        """JSON file the Spark job writes when it fails: the cause, and whether a retry could help."""
-        return self.staging / "spark_error.json"
+        """JSON file the Spark job writes when it fails: the cause, and whether a retry could help.
+        In staging on a local root; on this host's disk (`local_dir`) when the root is a store (the
+        driver runs beside the task in local and client mode)."""
+        return (self.local_dir if self.data_on_store else self.staging) / "spark_error.json"
+
+    @property
+    def jobs_archive_dir(self) -> Path:
+        """Where the Spark jobs' package is zipped for --py-files (a local file for spark-submit)."""
+        return self.local_dir if self.data_on_store else self.staging
 
     # -- curated outputs --------------------------------------------------------------------------
     def output(self, table: str) -> Path:

@@ -83,12 +83,17 @@ def upload(local: Path, target: Path | ObjectStoragePath) -> None:
     target.fs.put_file(str(local), target.path)
 
 
-def arrow_dataset_source(path: Path | ObjectStoragePath) -> tuple[str, Any]:
-    """(path, filesystem) for pyarrow (`pyarrow.dataset.dataset(path, filesystem=...)`): the local
-    path and None, or the store's key and its fsspec filesystem (pyarrow wraps it)."""
+def parquet_dataset(path: str | Path | ObjectStoragePath) -> Any:
+    """A pyarrow Parquet dataset of a file or a folder (Spark's part files; `_SUCCESS`, `.crc` are
+    ignored), local or on the store (through the store's fsspec filesystem, wrapped by pyarrow)."""
+    import pyarrow.dataset as ds
+
+    if isinstance(path, str):
+        path = root_path(path)
     if isinstance(path, Path):
-        return str(path), None
-    return path.path, path.fs
+        return ds.dataset(str(path), format="parquet")
+    path.fs.invalidate_cache(path.path)  # another process (Spark) wrote it
+    return ds.dataset(path.path, filesystem=path.fs, format="parquet")
 
 
 def remove_tree(path: Path | ObjectStoragePath) -> None:

@@ -1,0 +1,91 @@
+"""The quality gate with `etl_data_dir` on an object store: run on a local mirror of what it reads.
+
+GX's pandas datasource and its filesystem stores read and write local paths. With the data root on
+a store, `run_gate_anywhere` copies the run's four outputs (a day's aggregates, small) and the shared
+data docs site into a temporary folder laid out as `etl_data_dir`, runs the same gate there
+(quality.run_gate: same checkpoint, same verdict), then uploads what the gate wrote: the run's
+validation result and the site's files this build wrote (its index, this run's pages and results,
+the static files). The returned result names the files on the store.
+
+Each object is one PUT, so a reader sees an old or a new file, never half of one. Two gates of
+different dates at once may each upload an index built without the other's newest page (the page
+itself is there, and the next build lists it): the site lock (quality._site_lock) is a local flock,
+replaced by a database lock for stores (docs/decisions.md).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from analytics_etl.paths import OUTPUT_TABLES, RunPaths
+from analytics_etl.quality import GateResult, run_gate
+from analytics_etl.storage import as_text
+
+log = logging.getLogger(__name__)
+
+
+def run_gate_anywhere(paths: RunPaths, run_id: str) -> GateResult:
+    """quality.run_gate on `paths`, through a local mirror when `etl_data_dir` is on a store."""
+    if not paths.data_on_store:
+        return run_gate(paths, run_id)
+    with tempfile.TemporaryDirectory(prefix="etl-gate-") as folder:
+        local = RunPaths(Path(folder), Path(folder) / "drops", paths.date, paths.key)
+        for table in OUTPUT_TABLES:
+            _download(paths.output(table), local.output(table))
+        _download(paths.data_docs, local.data_docs)
+        started = time.time()
+        result = run_gate(local, run_id)
+        _name_store_paths(local.validation, Path(folder), as_text(paths.data_dir))
+        _upload_written(local.validation, paths.validation, since=0.0)
+        uploaded = _upload_written(local.data_docs, paths.data_docs, since=started)
+        log.info("gate on the store: %d data docs files uploaded to %s", uploaded, as_text(paths.data_docs))
+        return _on_store(result, Path(folder), paths.data_dir)
+
+
+def _download(source: Any, target: Path) -> None:
+    """Every object under the prefix `source` into the local folder `target` (nothing when absent)."""
+    fs, prefix = source.fs, source.path.rstrip("/")
+    fs.invalidate_cache(prefix)
+    target.mkdir(parents=True, exist_ok=True)
+    for key, info in fs.find(prefix, detail=True).items():
+        relative = key[len(prefix) :].lstrip("/")
+        if info["type"] != "file" or not relative or relative.endswith("/"):
+            continue  # folder markers
+        local = target / relative
+        local.parent.mkdir(parents=True, exist_ok=True)
+        fs.get_file(key, str(local))
+
+
+def _upload_written(source: Path, target: Any, since: float) -> int:
+    """Upload the files under `source` written at or after `since` (epoch s) to the prefix `target`."""
+    count = 0
+    for local in sorted(p for p in source.rglob("*") if p.is_file()):
+        if local.stat().st_mtime >= since:
+            target.fs.put_file(str(local), (target / local.relative_to(source).as_posix()).path)
+            count += 1
+    return count
+
+
+def _name_store_paths(folder: Path, mirror: Path, root: str) -> None:
+    """The result documents under `folder` name the files on the store, not in the mirror."""
+    for document in folder.rglob("*.json"):
+        document.write_text(document.read_text(encoding="utf-8").replace(str(mirror), root), encoding="utf-8")
+
+
+def _on_store(result: GateResult, mirror: Path, data_dir: Any) -> GateResult:
+    """The result with its paths on the store (as `s3://bucket/key` text) instead of in the mirror."""
+
+    def moved(path: Path) -> Any:
+        return as_text(data_dir / Path(path).relative_to(mirror).as_posix())
+
+    return dataclasses.replace(
+        result,
+        result_path=moved(result.result_path),
+        data_docs_index=moved(result.data_docs_index),
+        data_docs_pages={table: moved(page) for table, page in result.data_docs_pages.items()},
+    )
