@@ -5,7 +5,7 @@ a store, `run_gate_anywhere` copies the run's four outputs (a day's aggregates, 
 data docs site into a temporary folder laid out as `etl_data_dir`, runs the same gate there
 (quality.run_gate: same checkpoint, same verdict), then uploads what the gate wrote: the run's
 validation result and the site's files this build wrote (its index, this run's pages and results,
-the static files). The returned result names the files on the store.
+the static files the store lacks). The returned result names the files on the store.
 
 Each object is one PUT, so a reader sees an old or a new file, never half of one. Two gates of
 different dates at once may each upload an index built without the other's newest page (the page
@@ -37,7 +37,7 @@ def run_gate_anywhere(paths: RunPaths, run_id: str) -> GateResult:
         local = RunPaths(Path(folder), Path(folder) / "drops", paths.date, paths.key)
         for table in OUTPUT_TABLES:
             _download(paths.output(table), local.output(table))
-        _download(paths.data_docs, local.data_docs)
+        _download(paths.data_docs, local.data_docs, skip=STATIC)
         started = time.time()
         result = run_gate(local, run_id)
         _name_store_paths(local.validation, Path(folder), as_text(paths.data_dir))
@@ -47,8 +47,14 @@ def run_gate_anywhere(paths: RunPaths, run_id: str) -> GateResult:
         return _on_store(result, Path(folder), paths.data_dir)
 
 
-def _download(source: Any, target: Path) -> None:
-    """Every object under the prefix `source` into the local folder `target` (nothing when absent)."""
+# GX copies the site's static files (4 MB of CSS, fonts and scripts) into it on every build: they are
+# not downloaded, and uploaded only when the store lacks them (or holds another size).
+STATIC = "static/"
+
+
+def _download(source: Any, target: Path, skip: str | None = None) -> None:
+    """Every object under the prefix `source` into the local folder `target` (nothing when absent),
+    but those whose relative key starts with `skip`."""
     fs, prefix = source.fs, source.path.rstrip("/")
     fs.invalidate_cache(prefix)
     target.mkdir(parents=True, exist_ok=True)
@@ -56,6 +62,8 @@ def _download(source: Any, target: Path) -> None:
         relative = key[len(prefix) :].lstrip("/")
         if info["type"] != "file" or not relative or relative.endswith("/"):
             continue  # folder markers
+        if skip and relative.startswith(skip):
+            continue
         local = target / relative
         local.parent.mkdir(parents=True, exist_ok=True)
         fs.get_file(key, str(local))
@@ -65,9 +73,14 @@ def _upload_written(source: Path, target: Any, since: float) -> int:
     """Upload the files under `source` written at or after `since` (epoch s) to the prefix `target`."""
     count = 0
     for local in sorted(p for p in source.rglob("*") if p.is_file()):
-        if local.stat().st_mtime >= since:
-            target.fs.put_file(str(local), (target / local.relative_to(source).as_posix()).path)
-            count += 1
+        relative = local.relative_to(source).as_posix()
+        remote = target / relative
+        if local.stat().st_mtime < since:
+            continue
+        if relative.startswith(STATIC) and remote.exists() and remote.stat().st_size == local.stat().st_size:
+            continue
+        target.fs.put_file(str(local), remote.path)
+        count += 1
     return count
 
 

@@ -23,7 +23,8 @@
   `scripts/s3a_connector/` and resolved by `scripts/s3.sh resolve`, goes on the driver's and the
   executors' class path, the store's endpoint and region from `aws_default` on the command line, and
   its keys in a properties file readable by this user only, in a private folder removed when the
-  job ends: never in the task log, the command line or the process list (docs/decisions.md).
+  job ends: never in the task log, the command line or the process list (docs/decisions.md). The
+  arguments' `s3://` URLs (as the run's XCom names them) reach the job as `s3a://` (`spark_url`).
 """
 
 from __future__ import annotations
