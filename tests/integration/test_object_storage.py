@@ -96,3 +96,18 @@ def test_the_size_of_a_drop_on_the_store_counts_gzip_files_uncompressed(s3_serve
     client.put_object(Bucket=s3_server.bucket, Key=f"{prefix}/user_events/D/_SUCCESS", Body=b"")
     assert input_bytes(f"{s3_root}/user_events/D") == len(text) * 5 + len(plain)
     assert input_bytes(f"{s3_root}/user_events/missing") == 0
+
+
+def test_the_metrics_read_the_gates_result_on_the_store(s3_server, s3_root):
+    """The run's metrics callback counts the expectations of a validation result kept on the store."""
+    import json
+
+    from analytics_etl.metrics.callbacks import expectation_counts
+
+    result = f"{s3_root}/validation/date=2024-01-15/run=manual_1/checkpoint_result.json"
+    stats = [{"evaluated_expectations": 12, "unsuccessful_expectations": 1}, {"evaluated_expectations": 9}]
+    document = {"validation_results": [{"statistics": s} for s in stats]}
+    key = result.removeprefix(f"s3://{s3_server.bucket}/")
+    s3_server.client().put_object(Bucket=s3_server.bucket, Key=key, Body=json.dumps(document).encode())
+    assert expectation_counts(result) == (21, 1)
+    assert expectation_counts(f"{s3_root}/validation/missing.json") is None
