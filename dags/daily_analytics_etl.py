@@ -106,7 +106,7 @@ def daily_analytics_etl():
         "daily_outputs", packaged, run["spark_error"], run["drop_folder"], run["staging"],
         date=run["date"], drop_folder=run["drop_folder"],
         users=run["users"], progress=run["progress_week"], events_out=run["events"],
-        quarantine=run["quarantine"], report=run["ingest_report"], scratch=run["ingest_scratch"],
+        quarantine=run["quarantine_out"], report=run["ingest_report"], scratch=run["ingest_scratch"],
         daily_user_stats=run["out_daily_user_stats"], learning_progress=run["out_learning_progress"],
         page_view_stats=run["out_page_view_stats"], user_engagement=run["out_user_engagement"],
     )  # fmt: skip

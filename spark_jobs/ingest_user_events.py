@@ -8,6 +8,10 @@ Parses and judges the drop once into a scratch Parquet dataset (nothing is persi
 finds the duplicates on it, then writes the kept events, the quarantine and the report from it; line
 numbers come from `analytics_jobs.drops`. Paths without a URI scheme are local files (`file://`),
 whatever fs.defaultFS says. The rules are in `analytics_jobs.transforms.events` and docs/ingestion.md.
+
+On a local disk `--quarantine` is the date's folder, replaced by a rename from the scratch. On an
+object store (`s3a://`, no rename) it is the run's own prefix, written in place; the Airflow side
+then publishes it (plugins/analytics_etl/publish.py), and the scratch may be anywhere (local disk).
 """
 
 from __future__ import annotations
@@ -34,11 +38,13 @@ from analytics_jobs import drops, jvm
 from analytics_jobs.io import (
     dictionary_only_for,
     iso_date,
+    on_object_store,
     read_parquet,
     remove_dir,
     replace_dir,
     same_filesystem,
     to_uri,
+    write_text,
 )
 from analytics_jobs.session import build_session, session_conf
 from analytics_jobs.transforms import events
@@ -58,7 +64,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--scratch",
         help="directory the job works in while it runs (the judged rows, the quarantine before it is "
-        "moved into place): on the quarantine's filesystem (default: beside --events-out)",
+        "moved into place): on the quarantine's filesystem when that is local, anywhere when the "
+        "quarantine is on an object store (default: beside --events-out)",
     )
 
 
@@ -77,7 +84,7 @@ class Candidates:
 
 def _csv_frame(spark: SparkSession, files: list[drops.DropFile], is_row: Column) -> tuple[DataFrame, dict]:
     text = drops.read_text_lines(spark, files, is_row)
-    headers = {f.name: drops.first_line(f) for f in files}
+    headers = {f.name: drops.first_line(f, spark) for f in files}
     # The header (line 1, unless blank) is not a row.
     counted = {
         name: rows - (0 if events.is_blank_text(headers[name]) else 1)
@@ -115,8 +122,12 @@ def candidates(spark: SparkSession, drop: drops.Drop) -> Candidates:
     return Candidates(rows, counted)
 
 
-def write_report(report: dict, path: str | Path) -> None:
-    """Atomically: a temporary file in the same folder, then a rename over the target."""
+def write_report(report: dict, path: str | Path, spark: SparkSession | None = None) -> None:
+    """Atomically: a temporary file in the same folder, then a rename over the target; on an object
+    store one PUT through Hadoop's filesystem API of `spark` (an object appears whole or not at all)."""
+    if on_object_store(str(path)):
+        write_text(spark, str(path), json.dumps(report, indent=2) + "\n")
+        return
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
@@ -182,14 +193,15 @@ _ORPHANS = "orphan_user"
 def run(spark: SparkSession, args: argparse.Namespace) -> dict:
     """Parse and judge the drop once into a scratch Parquet dataset, find the duplicates on it, then
     write the kept events, the quarantine and the report from it. Nothing is persisted in memory."""
-    drop = drops.list_drop(args.drop_folder)
+    drop = drops.list_drop(args.drop_folder, spark)
     log.info("drop %s: %d data files %s", args.drop_folder, len(drop.files), [f.name for f in drop.files])
     if drop.ignored:
         log.info("ignored (not data files): %s", drop.ignored)
     drops.plan_splits(spark, drops.split_bytes_for(spark, drop))
     events_out, quarantine = to_uri(args.events_out), to_uri(args.quarantine)
     scratch = to_uri(getattr(args, "scratch", None) or f"{str(args.events_out).rstrip('/')}.scratch")
-    if not same_filesystem(spark, scratch, quarantine):  # the quarantine is moved from the scratch
+    in_place = on_object_store(quarantine)  # the run's own prefix, published by the Airflow side
+    if not in_place and not same_filesystem(spark, scratch, quarantine):  # moved from the scratch
         raise ValueError(
             f"the scratch {scratch} and the quarantine {quarantine} are on different filesystems: "
             "pass --scratch on the quarantine's filesystem"
@@ -220,24 +232,26 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict:
         drops.verify_rows_read(read.counted, parsed)  # before anything is written
         marked = events.mark_duplicates(judged, losers)
         events.kept_events(marked).write.mode("overwrite").options(**_FEW_VALUES).parquet(events_out)
-        # The quarantine is per date, not per run: it is written to the scratch and moved into place
-        # last, so a failure or a cancellation before that (a kept-events write that fails, a side
-        # step of daily_outputs that fails) leaves an earlier run's quarantine as it was.
-        staged = f"{scratch}/quarantine"
+        # On a local disk the quarantine is per date, not per run: it is written to the scratch and
+        # moved into place last, so a failure or a cancellation before that (a kept-events write that
+        # fails, a side step of daily_outputs that fails) leaves an earlier run's quarantine as it was.
+        # On a store it is the run's own prefix, which only a publish makes the date's.
+        staged = quarantine if in_place else f"{scratch}/quarantine"
         (
             events.quarantine_rows(marked)
             .write.mode("overwrite")
             .option("ignoreNullFields", "false")
             .json(staged)
         )
-        replace_dir(spark, staged, quarantine)
+        if not in_place:
+            replace_dir(spark, staged, quarantine)
     finally:
         _remove(spark, scratch)
 
     report = events.build_report(
         args.date, [(f.name, f.format) for f in drop.files], drop.ignored, counts, orphans
     )
-    write_report(report, args.report)
+    write_report(report, args.report, spark)
     return report
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from analytics_etl.sql import read_sql
+from analytics_etl.storage import as_text, upload
 
 log = logging.getLogger(__name__)
 
@@ -60,13 +62,20 @@ class ExtractResult:
 
 
 def copy_query_to_parquet(
-    conn: Any, copy_sql: str, params: dict[str, Any] | None, schema: pa.Schema, target: Path
+    conn: Any, copy_sql: str, params: dict[str, Any] | None, schema: pa.Schema, target: Any
 ) -> ExtractResult:
     """Run one `COPY (...) TO STDOUT (FORMAT csv, HEADER)` statement into a Parquet file.
 
     The file appears under its final name only when complete (written aside, then renamed), so a
-    killed task never leaves a truncated input behind for the next task.
+    killed task never leaves a truncated input behind for the next task. A `target` on an object
+    store (`ObjectStoragePath`) is made in the worker's temporary folder and uploaded in one PUT
+    (storage.upload): the object appears whole or not at all.
     """
+    if not isinstance(target, Path):
+        with tempfile.TemporaryDirectory(prefix="etl-extract-") as local:
+            made = copy_query_to_parquet(conn, copy_sql, params, schema, Path(local) / target.name)
+            upload(Path(made.path), target)
+        return ExtractResult(as_text(target), made.rows)
     target.parent.mkdir(parents=True, exist_ok=True)
     csv_path = target.with_name(target.name + ".csv.tmp")
     parquet_tmp = target.with_name(target.name + ".tmp")
@@ -115,7 +124,7 @@ def _csv_to_parquet(csv_path: Path, schema: pa.Schema, target: Path) -> int:
     return rows
 
 
-def extract_source(conn: Any, users_target: Path, progress_target: Path, week: tuple[str, str]) -> dict:
+def extract_source(conn: Any, users_target: Any, progress_target: Any, week: tuple[str, str]) -> dict:
     """Extract all users and the ISO week's progress (Monday..Sunday, inclusive) of the run.
 
     Both queries read one snapshot (REPEATABLE READ), so a user created between the two COPYs

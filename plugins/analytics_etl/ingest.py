@@ -22,7 +22,10 @@ class RejectRatioExceeded(ValueError):
 
 
 def read_report(path: str | Path) -> dict[str, Any]:
-    report = json.loads(Path(path).read_text(encoding="utf-8"))
+    """The report of the ingest, on a local disk or a store (`s3://` text, storage.root_path)."""
+    from analytics_etl.storage import root_path
+
+    report = json.loads(root_path(path).read_text(encoding="utf-8"))
     rejected = report.get("rejected", {})
     if set(rejected) != set(REASONS):
         raise ValueError(

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow.csv as pacsv
-import pyarrow.dataset as ds
 
 from analytics_etl.sql import migrations, read_sql
+from analytics_etl.storage import parquet_dataset
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ def migrate(conn: Any) -> list[str]:
 
 
 def _parquet_batches(directory: Path, columns: tuple[str, ...]) -> Iterator[Any]:
-    dataset = ds.dataset(str(directory), format="parquet")
+    dataset = parquet_dataset(directory)
     missing = set(columns) - set(dataset.schema.names)
     if missing:
         raise ValueError(f"{directory} lacks columns {sorted(missing)}")
@@ -82,7 +82,8 @@ def _write_csv(directory: Path, columns: tuple[str, ...], sink: Any) -> int:
 
 def replace_daily_user_stats(conn: Any, day: str, output_dir: Path) -> int:
     """Replace every row of `day` in `daily_user_stats` with the rows of `output_dir`, atomically."""
-    with tempfile.TemporaryFile(dir=output_dir.parent) as spool:
+    # The CSV spool beside the output on a local disk; in the worker's temporary folder for a store.
+    with tempfile.TemporaryFile(dir=output_dir.parent if isinstance(output_dir, Path) else None) as spool:
         rows = _write_csv(output_dir, DAILY_USER_STATS_COLUMNS, spool)
         spool.seek(0)
         with conn, conn.cursor() as cur:

@@ -5,16 +5,29 @@ writes is keyed by the processed date *and* the run, so runs of different dates 
 of the same date) never touch each other's files; only the quarantine is per date, as the contract
 fixes its path, and the latest run of a date replaces it.
 
-`etl_data_dir` must be a filesystem that the Airflow workers and the Spark driver and executors all
-see at the same path (a local disk in local mode, a shared mount on a cluster).
+Each root is a local path or an `s3://bucket/prefix` URL on an object store (storage.py), on its own:
+a local root must be a filesystem that the Airflow workers and the Spark driver and executors all
+see at the same path (a local disk in local mode, a shared mount on a cluster); a root on a store is
+seen by all of them through `aws_default` (Airflow: `ObjectStoragePath`; Spark: S3A, `spark_url`).
+
+The layout is the same on both, with one difference where a store has no rename: on a local disk the
+date's quarantine is written aside and renamed into `quarantine/user_events/date=D/`; on a store each
+run writes `date=D/run=K/` and publishes it with the pointer `date=D/_PUBLISHED.json` (publish.py).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from analytics_etl.storage import root_path
+
+if TYPE_CHECKING:
+    from airflow.sdk import ObjectStoragePath
 
 # Tables the platform produces, in the order they are computed and validated.
 OUTPUT_TABLES = ("daily_user_stats", "page_view_stats", "user_engagement", "learning_progress")
@@ -34,14 +47,20 @@ def run_key(run_id: str) -> str:
 class RunPaths:
     """The files of one run of one date."""
 
-    data_dir: Path
-    drop_dir: Path
+    data_dir: Path | ObjectStoragePath
+    drop_dir: Path | ObjectStoragePath
     date: dt.date
     key: str
 
     @classmethod
     def build(cls, data_dir: str | Path, drop_dir: str | Path, date: dt.date, run_id: str) -> RunPaths:
-        return cls(Path(data_dir), Path(drop_dir), date, run_key(run_id))
+        """The run's paths under two roots, each a local path or an `s3://` URL (storage.root_path)."""
+        return cls(root_path(data_dir), root_path(drop_dir), date, run_key(run_id))
+
+    @property
+    def data_on_store(self) -> bool:
+        """Whether `etl_data_dir` is on an object store (no rename: the quarantine is published)."""
+        return not isinstance(self.data_dir, Path)
 
     @property
     def _partition(self) -> str:
@@ -85,13 +104,33 @@ class RunPaths:
     @property
     def ingest_scratch(self) -> Path:
         """What the ingest works in while it runs (removed when it ends): the judged rows, the duplicates,
-        and the quarantine before it is moved into place."""
+        and (local root) the quarantine before it is moved into place. Seen by every Spark process."""
         return self.staging / "ingest_scratch"
 
     @property
+    def local_dir(self) -> Path:
+        """This host's folder of the run for what Spark and the worker exchange on one host when
+        `etl_data_dir` is on a store: the jobs' archive, the job's error file, the ingest's scratch."""
+        return Path(tempfile.gettempdir()) / "analytics_etl_local" / self._partition
+
+    @property
+    def local_scratch(self) -> Path:
+        """The ingest's scratch on this host's disk, for a root on a store when Spark runs on this
+        host (`local[*]`): nothing is moved from the scratch there, so its bytes need not go to a
+        store billed by the byte (docs/decisions.md). Spark on a cluster uses `ingest_scratch`."""
+        return self.local_dir / "ingest_scratch"
+
+    @property
     def spark_error(self) -> Path:
-        """JSON file the Spark job writes when it fails: the cause, and whether a retry could help."""
-        return self.staging / "spark_error.json"
+        """JSON file the Spark job writes when it fails: the cause, and whether a retry could help.
+        In staging on a local root; on this host's disk (`local_dir`) when the root is a store (the
+        driver runs beside the task in local and client mode)."""
+        return (self.local_dir if self.data_on_store else self.staging) / "spark_error.json"
+
+    @property
+    def jobs_archive_dir(self) -> Path:
+        """Where the Spark jobs' package is zipped for --py-files (a local file for spark-submit)."""
+        return self.local_dir if self.data_on_store else self.staging
 
     # -- curated outputs --------------------------------------------------------------------------
     def output(self, table: str) -> Path:
@@ -103,8 +142,15 @@ class RunPaths:
     # -- quarantine and validation ---------------------------------------------------------------
     @property
     def quarantine(self) -> Path:
-        """Rejected event rows of the date, replaced by each run (path fixed by the contract)."""
+        """Rejected event rows of the date, replaced by each run (path fixed by the contract). On a
+        store it holds the runs' prefixes and the pointer to the published one (publish.py)."""
         return self.data_dir / "quarantine" / "user_events" / f"date={self.date.isoformat()}"
+
+    @property
+    def quarantine_out(self) -> Path:
+        """Where the run's Spark job writes the date's quarantine: the date's folder itself on a
+        local disk (moved in from the scratch), the run's own prefix `run=K` on a store."""
+        return self.quarantine / f"run={self.key}" if self.data_on_store else self.quarantine
 
     @property
     def validation(self) -> Path:

@@ -27,14 +27,13 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import decimal
-import fcntl
 import json
 import logging
 import os
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -300,18 +299,6 @@ def _load_checkpoint(context: AbstractDataContext, project_dir: Path, tables: Se
 
 
 # -- data docs ------------------------------------------------------------------------------------------
-@contextlib.contextmanager
-def _site_lock(site_dir: Path) -> Iterator[None]:
-    """Serialise the rebuilds of the shared site (its index and static files) across processes."""
-    site_dir.mkdir(parents=True, exist_ok=True)
-    with open(site_dir / ".lock", "a+") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def _build_data_docs(
     context: AbstractDataContext, checkpoint_result: CheckpointResult, site_dir: Path
 ) -> dict[str, Path]:
@@ -321,7 +308,11 @@ def _build_data_docs(
     results = checkpoint_result.run_results
     identifiers: list[Any] = [ExpectationSuiteIdentifier(name=vr.suite_name) for vr in results.values()]
     identifiers += list(results)
-    with _site_lock(site_dir):
+    from analytics_etl.run_lock import site_lock
+
+    # On a store, gate_store holds the store site's lock around its mirror's build and upload: this
+    # one, keyed by the mirror's own folder, then costs one uncontended lock.
+    with site_lock(site_dir):
         context.build_data_docs(site_names=[SITE_NAME], resource_identifiers=identifiers)
     pages = {}
     for identifier, validation in results.items():

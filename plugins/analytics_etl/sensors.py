@@ -2,9 +2,10 @@
 
 The wait is deferrable: between looks no worker slot is held and no reschedule round trip is made
 (reschedule mode under LocalExecutor hits Airflow issue #71172 and turns a clean time-out into
-retries). Airflow's `FileTrigger` does the looking; the deadline lives in our trigger, so the run
-fails naming the flag both on the triggerer and in `airflow dags test`, which runs a trigger in
-line without its time-out.
+retries). Airflow's `FileTrigger` does the looking on a local disk; on an object store (an `s3://`
+flag) the trigger asks the store itself, the blocking call in a thread so the triggerer's event loop
+never waits on the network. The deadline lives in our trigger, so the run fails naming the flag
+both on the triggerer and in `airflow dags test`, which runs a trigger in line without its time-out.
 """
 
 from __future__ import annotations
@@ -23,9 +24,18 @@ from airflow.sdk.exceptions import AirflowSensorTimeout
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from analytics_etl import settings
+from analytics_etl.storage import on_store, root_path
 
 # Past our own deadline, Airflow's deferral time-out is the safety net (a triggerer that was down).
 DEFERRAL_GRACE = dt.timedelta(minutes=1)
+
+
+def flag_exists(flag_path: str) -> bool:
+    """Whether the flag file exists, on a local disk or the store (asked afresh, no cached listing)."""
+    flag = root_path(flag_path)
+    if not isinstance(flag, Path):
+        flag.fs.invalidate_cache(flag.parent.path)
+    return flag.is_file()
 
 
 class DropFlagTrigger(BaseTrigger):
@@ -43,9 +53,17 @@ class DropFlagTrigger(BaseTrigger):
             {"flag_path": self.flag_path, "poke_interval": self.poke_interval, "deadline": self.deadline},
         )
 
+    async def _look_on_store(self) -> AsyncIterator[bool]:
+        """Yields once the flag exists on the store (looked at every `poke_interval` s, in a thread)."""
+        while not await asyncio.to_thread(flag_exists, self.flag_path):
+            await asyncio.sleep(self.poke_interval)
+        yield True
+
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        # FileTrigger takes a glob: the flag's own path must match only itself.
-        looking = FileTrigger(glob.escape(self.flag_path), poke_interval=self.poke_interval).run()
+        if on_store(self.flag_path):
+            looking = self._look_on_store()
+        else:  # FileTrigger takes a glob: the flag's own path must match only itself.
+            looking = FileTrigger(glob.escape(self.flag_path), poke_interval=self.poke_interval).run()
         found = False
         try:
             async with asyncio.timeout(max(0.0, self.deadline - time.time())):
@@ -72,7 +90,7 @@ class DropReadySensor(BaseSensorOperator):
         self.flag_path = flag_path
 
     def poke(self, context: Any) -> bool:
-        return Path(self.flag_path).is_file()
+        return flag_exists(self.flag_path)
 
     def execute(self, context: Any) -> None:
         if self.poke(context):

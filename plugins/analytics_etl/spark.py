@@ -23,7 +23,8 @@
   `scripts/s3a_connector/` and resolved by `scripts/s3.sh resolve`, goes on the driver's and the
   executors' class path, the store's endpoint and region from `aws_default` on the command line, and
   its keys in a properties file readable by this user only, in a private folder removed when the
-  job ends: never in the task log, the command line or the process list (docs/decisions.md).
+  job ends: never in the task log, the command line or the process list (docs/decisions.md). The
+  arguments' `s3://` URLs (as the run's XCom names them) reach the job as `s3a://` (`spark_url`).
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ from airflow.sdk.exceptions import AirflowFailException
 from analytics_etl.defaults import PROJECT_ROOT, SPARK_JOBS
 from analytics_etl.metrics import SPARK_SECONDS_XCOM, keep_xcom
 from analytics_etl.settings import quick_jit_below_bytes, spark_cds_dir
-from analytics_etl.storage import STORE_CONN_ID, is_object_store, s3a_settings
+from analytics_etl.storage import STORE_CONN_ID, is_object_store, root_path, s3a_settings, spark_url
 
 DEFAULT_MASTER = "local[*]"
 ERROR_FILE_ARG = "--error-file"
@@ -81,7 +82,7 @@ _CLASS_PATHS = ("spark.driver.extraClassPath", "spark.executor.extraClassPath")
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
-def gzip_bytes(path: Path) -> int:
+def gzip_bytes(path: Path | Any) -> int:
     """The uncompressed size of a gzip file, from its trailer (ISIZE: the size modulo 2**32 of its
     last member), and never less than the file itself. A file that is not gzip after all (no gzip
     header), or cannot be read here, counts as its own bytes: the job reports a bad file itself. A
@@ -105,8 +106,15 @@ def input_bytes(folder: str | Path) -> int:
 
     What the JIT choice follows is the rows to parse, and a gzip file of text holds 4-7 times the
     rows of a plain file of its size: counted by its compressed size, a day of gzip files would look
-    small enough for C1 only and run its rows on C1's slower code."""
-    files = (p for p in Path(folder).rglob("*") if p.is_file())
+    small enough for C1 only and run its rows on C1's slower code. A folder on the store (`s3://`
+    text) is listed there, a gzip file's trailer read with a ranged GET."""
+    root = root_path(folder) if isinstance(folder, str) else folder
+    if isinstance(root, Path):
+        files = (p for p in root.rglob("*") if p.is_file())
+    else:
+        root.fs.invalidate_cache(root.path)
+        found = root.fs.find(root.path) if root.exists() else []
+        files = (root / key.removeprefix(root.path).lstrip("/") for key in found if not key.endswith("/"))
     return sum(gzip_bytes(p) if p.suffix == ".gz" else p.stat().st_size for p in files)
 
 
@@ -177,6 +185,16 @@ def connection_exists(conn_id: str) -> bool:
     return True
 
 
+def spark_runs_here(conn_id: str) -> bool:
+    """Whether the jobs of `conn_id` run in this host's JVM (`local[...]`, also without the
+    connection: DEFAULT_MASTER), so that a path on this host's disk is seen by the whole job."""
+    try:
+        master = SparkSubmitHook.get_connection(conn_id).host or ""
+    except AirflowNotFoundException:
+        master = DEFAULT_MASTER
+    return master.strip().lower().startswith("local")
+
+
 def read_failure(path: str | Path) -> tuple[bool, str] | None:
     """(deterministic, message) from a job's error file; None when it wrote none."""
     try:
@@ -242,6 +260,10 @@ class SparkJobOperator(SparkSubmitOperator):
         folder of that file (removed after the job), or None."""
         if not any(is_object_store(str(arg)) for arg in self.application_args or []):
             return None
+        # Hadoop names the store's paths s3a:// (the run's XCom has s3:// URLs, as Airflow does).
+        self.application_args = [
+            spark_url(str(arg)) if is_object_store(str(arg)) else arg for arg in self.application_args
+        ]
         jars = os.pathsep.join(map(str, s3a_jars()))
         public, secret = s3a_settings(STORE_CONN_ID)
         conf = dict(self.conf or {})

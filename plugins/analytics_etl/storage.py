@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
@@ -55,6 +55,45 @@ def root_path(root: str | Path, conn_id: str = STORE_CONN_ID) -> Path | ObjectSt
 
     bucket, key = _bucket_key(str(root))
     return ObjectStoragePath(f"s3://{bucket}/{key}" if key else f"s3://{bucket}/", conn_id=conn_id)
+
+
+def as_text(path: str | Path | ObjectStoragePath) -> str:
+    """A path as text that `root_path` turns back into it: `s3://bucket/key` for a path on the store
+    (the text of an `ObjectStoragePath` itself names its connection, which `root_path` refuses), the
+    local path unchanged. What the run's XCom and the task logs carry."""
+    if getattr(path, "protocol", None) in OBJECT_SCHEMES:
+        return f"s3://{path.bucket}/{path.key}".rstrip("/")
+    return str(path)
+
+
+def on_store(path: str | Path | ObjectStoragePath) -> bool:
+    """Whether `path` (a path object or its text) is on an object store."""
+    return getattr(path, "protocol", None) in OBJECT_SCHEMES or is_object_store(str(path))
+
+
+def upload(local: Path, target: Path | ObjectStoragePath) -> None:
+    """Copy the local file `local` to `target`: on a store one PUT (multipart for a large file), so
+    the object appears whole or not at all; on a local disk aside and renamed."""
+    if isinstance(target, Path):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        aside = target.with_name(f".{target.name}.uploading")
+        shutil.copyfile(local, aside)
+        aside.replace(target)
+        return
+    target.fs.put_file(str(local), target.path)
+
+
+def parquet_dataset(path: str | Path | ObjectStoragePath) -> Any:
+    """A pyarrow Parquet dataset of a file or a folder (Spark's part files; `_SUCCESS`, `.crc` are
+    ignored), local or on the store (through the store's fsspec filesystem, wrapped by pyarrow)."""
+    import pyarrow.dataset as ds
+
+    if isinstance(path, str):
+        path = root_path(path)
+    if isinstance(path, Path):
+        return ds.dataset(str(path), format="parquet")
+    path.fs.invalidate_cache(path.path)  # another process (Spark) wrote it
+    return ds.dataset(path.path, filesystem=path.fs, format="parquet")
 
 
 def remove_tree(path: Path | ObjectStoragePath) -> None:

@@ -21,6 +21,7 @@ from analytics_etl import settings
 from analytics_etl.assets import CASSANDRA_ASSETS, POSTGRES_ASSETS, mark_updated
 from analytics_etl.dates import InvalidRunDate, RunDate, resolve_run_date
 from analytics_etl.paths import OUTPUT_TABLES, RunPaths
+from analytics_etl.storage import as_text, root_path
 
 log = logging.getLogger(__name__)
 
@@ -47,22 +48,29 @@ def resolve_run(**context: Any) -> dict[str, str]:
         **RunDate(day).as_xcom(),
         "run_id": dag_run.run_id,
         "run_key": paths.key,
-        "data_dir": str(paths.data_dir),
-        "drop_dir": str(paths.drop_dir),
-        "staging": str(paths.staging),
-        "users": str(paths.users),
-        "progress_week": str(paths.progress_week),
-        "events": str(paths.events),
-        "ingest_report": str(paths.ingest_report),
-        "ingest_scratch": str(paths.ingest_scratch),
-        "spark_error": str(paths.spark_error),
-        "quarantine": str(paths.quarantine),
-        "drop_folder": str(paths.drop_folder),
-        "drop_success_flag": str(paths.drop_success_flag),
-        **{f"out_{table}": str(paths.output(table)) for table in OUTPUT_TABLES},
-    }
+        **{
+            name: as_text(getattr(paths, name))
+            for name in (
+                "data_dir", "drop_dir", "staging", "users", "progress_week", "events", "ingest_report",
+                "spark_error", "quarantine", "quarantine_out", "drop_folder", "drop_success_flag",
+            )
+        },
+        "ingest_scratch": str(_ingest_scratch(paths)),
+        **{f"out_{table}": as_text(paths.output(table)) for table in OUTPUT_TABLES},
+    }  # fmt: skip
     log.info("run %s processes %s (week %s..%s)", dag_run.run_id, day, run["week_start"], run["week_end"])
     return run
+
+
+def _ingest_scratch(paths: RunPaths) -> str | Path:
+    """The ingest's scratch: beside the run's staging on a local root (the quarantine is renamed
+    from it); for a root on a store, this host's disk when Spark runs here (`local[*]`), else the
+    run's staging on the store, which every executor of a cluster sees."""
+    if not paths.data_on_store:
+        return paths.ingest_scratch
+    from analytics_etl.spark import spark_runs_here
+
+    return paths.local_scratch if spark_runs_here(settings.SPARK_CONN_ID) else as_text(paths.ingest_scratch)
 
 
 def run_paths(run: dict[str, str]) -> RunPaths:
@@ -154,7 +162,10 @@ def extract_source(run: dict[str, str]) -> dict[str, int]:
     try:
         with _writing(run):
             return extract(
-                conn, Path(run["users"]), Path(run["progress_week"]), (run["week_start"], run["week_end"])
+                conn,
+                root_path(run["users"]),
+                root_path(run["progress_week"]),
+                (run["week_start"], run["week_end"]),
             )
     finally:
         conn.close()
@@ -167,7 +178,8 @@ def package_spark_jobs(run: dict[str, str]) -> str:
 
     from analytics_etl.defaults import SPARK_JOBS
 
-    target = Path(run["staging"]) / "analytics_jobs"
+    target = run_paths(run).jobs_archive_dir / "analytics_jobs"  # a local file for spark-submit
+    target.parent.mkdir(parents=True, exist_ok=True)
     with _writing(run):
         archive = shutil.make_archive(str(target), "zip", root_dir=SPARK_JOBS, base_dir="analytics_jobs")
     log.info("packaged %s into %s", SPARK_JOBS / "analytics_jobs", archive)
@@ -179,6 +191,12 @@ def check_ingest(run: dict[str, str]) -> dict[str, Any]:
     from analytics_etl.ingest import RejectRatioExceeded, check_reject_ratio, read_report
 
     report = read_report(run["ingest_report"])
+    paths = run_paths(run)
+    if paths.data_on_store:  # the run's quarantine prefix becomes the date's (publish.py)
+        from analytics_etl.publish import publish_quarantine
+
+        with _writing(run):
+            publish_quarantine(paths.quarantine, paths.key)
     with _record(run) as record:
         record.ingest(report)
     log.info(
@@ -199,19 +217,19 @@ def check_ingest(run: dict[str, str]) -> dict[str, Any]:
 
 def validate_outputs(run: dict[str, str]) -> dict[str, Any]:
     """The gate: a failed expectation fails the run here, so no load task ever starts."""
-    from analytics_etl.quality import run_gate
+    from analytics_etl.gate_store import run_gate_anywhere
 
     with _writing(run):
-        result = run_gate(run_paths(run), run["run_id"])
+        result = run_gate_anywhere(run_paths(run), run["run_id"])
     with _record(run) as record:
-        record.validation(result.success, str(result.result_path), str(result.data_docs_index))
+        record.validation(result.success, as_text(result.result_path), as_text(result.data_docs_index))
     log.info("validation result: %s", result.result_path)
     log.info("data docs: %s", result.data_docs_index)
     if not result.success:
         # summary() already ends with the result and data docs paths: once in the log, record and mail.
         raise AirflowFailException(f"validation failed, nothing was loaded:\n{result.summary()}")
     log.info("%s", result.summary())
-    return {"result": str(result.result_path), "data_docs": str(result.data_docs_index)}
+    return {"result": as_text(result.result_path), "data_docs": as_text(result.data_docs_index)}
 
 
 def keep_erased_users_out(run: dict[str, str]) -> dict[str, int]:

@@ -23,20 +23,25 @@ files are one split each and need no count pass.
 
 Parquet needs none of this: `_metadata.row_index` is the row's position in its file.
 
-The drop folder is listed (and a CSV file's header line read) with Python's filesystem calls: like
-`etl_data_dir`, `etl_drop_dir` is a filesystem that the driver and the executors see at the same path.
+A local drop folder is listed (and a CSV file's header line read) with Python's filesystem calls:
+a local `etl_drop_dir` is a filesystem that the driver and the executors see at the same path. A drop
+on an object store (`s3a://`) is listed and its headers read through Hadoop's filesystem API (S3A),
+the rest is the same.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gzip
+import io
 import logging
 import re
 import zlib
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -54,7 +59,7 @@ _GLOB_CHARS = re.compile(r"([\\*?\[\]{}])")
 @dataclass(frozen=True)
 class DropFile:
     name: str
-    path: Path
+    path: Path | str  # a local path, or the file's URL on an object store (s3a://bucket/key)
     format: str  # the suffix without its dot: jsonl, jsonl.gz, csv, csv.gz, parquet
     size: int
 
@@ -64,9 +69,15 @@ class DropFile:
         return FORMATS["." + self.format]
 
     @property
+    def local(self) -> bool:
+        return isinstance(self.path, Path)
+
+    @property
     def uri(self) -> str:
-        """A Hadoop path for this file: explicit local scheme, glob characters escaped."""
-        return "file://" + _GLOB_CHARS.sub(r"\\\1", str(self.path))
+        """A Hadoop path for this file: explicit local scheme (or the store's URL), glob characters
+        escaped."""
+        escaped = _GLOB_CHARS.sub(r"\\\1", str(self.path))
+        return "file://" + escaped if self.local else escaped
 
 
 @dataclass(frozen=True)
@@ -88,8 +99,16 @@ def _format_of(name: str) -> str | None:
     return None
 
 
-def list_drop(folder: str | Path) -> Drop:
-    """The data files of a drop folder and the names it ignores. A missing folder is an error."""
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]+://")
+
+
+def list_drop(folder: str | Path, spark: SparkSession | None = None) -> Drop:
+    """The data files of a drop folder and the names it ignores. A missing folder is an error. A
+    folder with a URL scheme (`s3a://`) is listed through Hadoop's filesystem API of `spark`."""
+    if _SCHEME.match(str(folder)):
+        if spark is None:
+            raise ValueError(f"listing {folder} needs the Spark session (Hadoop's filesystem API)")
+        return _list_remote(spark, str(folder).rstrip("/"))
     root = Path(folder).resolve()
     if not root.is_dir():
         raise FileNotFoundError(f"drop folder {root} does not exist or is not a folder")
@@ -101,6 +120,49 @@ def list_drop(folder: str | Path) -> Drop:
         else:
             files.append(DropFile(entry.name, entry, fmt, entry.stat().st_size))
     return Drop(files, ignored)
+
+
+def _hadoop_fs(spark: SparkSession, uri: str):
+    path = spark._jvm.org.apache.hadoop.fs.Path(uri)
+    return path, path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+
+
+def _list_remote(spark: SparkSession, folder: str) -> Drop:
+    path, fs = _hadoop_fs(spark, folder)
+    if not fs.exists(path) or not fs.getFileStatus(path).isDirectory():
+        raise FileNotFoundError(f"drop folder {folder} does not exist or is not a folder")
+    entries = sorted(((s.getPath().getName(), s) for s in fs.listStatus(path)), key=lambda e: e[0])
+    files, ignored = [], []
+    for name, status in entries:
+        fmt = _format_of(name) if status.isFile() else None
+        if fmt is None:
+            ignored.append(name + ("/" if status.isDirectory() else ""))
+        else:
+            files.append(DropFile(name, f"{folder}/{name}", fmt, int(status.getLen())))
+    return Drop(files, ignored)
+
+
+class _HadoopReader(io.RawIOBase):
+    """A file on a Hadoop filesystem (S3A) as a Python binary stream, read through the JVM (each
+    read returns a Java byte[], which py4j hands over as bytes)."""
+
+    def __init__(self, spark: SparkSession, uri: str, buffer: int = 1 << 16) -> None:
+        path, fs = _hadoop_fs(spark, uri)
+        self._stream = fs.open(path)
+        self._buffer = buffer
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, target) -> int:
+        data = bytes(self._stream.readNBytes(min(len(target), self._buffer)))
+        target[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        if not self.closed:
+            self._stream.close()
+        super().close()
 
 
 # -- text files -----------------------------------------------------------------------------------
@@ -255,15 +317,32 @@ def read_text_lines(spark: SparkSession, files: list[DropFile], is_row: Column |
     return TextLines(lines, row_counts)
 
 
-def first_line(f: DropFile) -> str | None:
+@contextlib.contextmanager
+def _open(f: DropFile, spark: SparkSession | None) -> Iterator[BinaryIO]:
+    """The file's bytes, a gzip file's uncompressed."""
+    if f.local:
+        with gzip.open(f.path, "rb") if f.format.endswith(".gz") else open(f.path, "rb") as stream:
+            yield stream
+        return
+    if spark is None:
+        raise ValueError(f"reading {f.path} needs the Spark session (Hadoop's filesystem API)")
+    with io.BufferedReader(_HadoopReader(spark, f.uri)) as raw:
+        if f.format.endswith(".gz"):
+            with gzip.GzipFile(fileobj=raw, mode="rb") as stream:
+                yield stream
+        else:
+            yield raw
+
+
+def first_line(f: DropFile, spark: SparkSession | None = None) -> str | None:
     """The file's first physical line as Spark reads it (ends at LF, CR or CRLF), None when empty.
 
-    Read on the driver (a CSV header): opening the file here is cheaper than a Spark pass.
+    Read on the driver (a CSV header): opening the file here is cheaper than a Spark pass. A file
+    on an object store is read through Hadoop's filesystem API of `spark`.
     """
-    opener = gzip.open if f.format.endswith(".gz") else open
     chunks: list[bytes] = []
     try:
-        with opener(f.path, "rb") as stream:
+        with _open(f, spark) as stream:
             while chunk := stream.read(HEADER_PROBE_BYTES):
                 end = min((i for i in (chunk.find(b"\n"), chunk.find(b"\r")) if i >= 0), default=-1)
                 if end >= 0:

@@ -88,6 +88,23 @@ def to_uri(path: str | Path) -> str:
     return "file://" + Path(text).resolve().as_posix()
 
 
+def on_object_store(uri: str) -> bool:
+    """Whether `uri` is on an object store (S3A), where nothing is renamed."""
+    return str(uri).lower().startswith(("s3a://", "s3://"))
+
+
+def write_text(spark: SparkSession, uri: str, text: str) -> None:
+    """Write `text` (UTF-8) to the file `uri` through Hadoop's filesystem API, replacing it. On S3A
+    the object is PUT when the stream closes: a reader sees the old object or the whole new one."""
+    path = _hadoop_path(spark, uri)
+    data = bytearray(text.encode("utf-8"))
+    stream = _filesystem(spark, path).create(path, True)
+    try:
+        stream.write(data)
+    finally:
+        stream.close()
+
+
 def read_parquet(spark: SparkSession, path: str | Path, schema: T.StructType) -> DataFrame:
     """Read a Parquet file or directory with exactly `schema`'s columns, in its order. A path
     without a scheme is a local path (`to_uri`)."""

@@ -12,6 +12,7 @@ import psycopg2
 import pyarrow.dataset as pads
 import pytest
 
+from analytics_etl.paths import run_key
 from tests.integration import dataset as ds
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -43,10 +44,54 @@ def runs(deployment) -> list[dict]:
 
 
 def curated(deployment, table: str) -> list[dict]:
-    """The rows of the latest run's output of `table`."""
+    """The rows of the latest run's output of `table` (on the store: read with the test's own client)."""
+    if isinstance(deployment.data_dir, StoreRoot):
+        return deployment.data_dir.latest_run_rows(f"curated/{table}/date={DATE}")
     base = deployment.data_dir / "curated" / table / f"date={DATE}"
     [run_dir] = sorted(base.glob("run=*"), key=lambda p: p.stat().st_mtime)[-1:]
     return pads.dataset(str(run_dir), format="parquet").to_table().to_pylist()
+
+
+class StoreRoot(str):
+    """A root `s3://bucket/prefix` on the session's S3 store (its text is the variable's value), read
+    back with the test's own boto3 client, never with the platform's code."""
+
+    def __new__(cls, server, prefix: str) -> StoreRoot:
+        root = super().__new__(cls, f"s3://{server.bucket}/{prefix}")
+        root.server, root.prefix = server, prefix
+        return root
+
+    def key(self, relative: str) -> str:
+        return f"{self.prefix}/{relative}".rstrip("/")
+
+    def put(self, relative: str, body: bytes) -> None:
+        self.server.client().put_object(Bucket=self.server.bucket, Key=self.key(relative), Body=body)
+
+    def read(self, relative: str) -> bytes:
+        return (
+            self.server.client().get_object(Bucket=self.server.bucket, Key=self.key(relative))["Body"].read()
+        )
+
+    def keys(self, relative: str) -> list[str]:
+        """The objects under `relative/`, relative to it (no folder markers)."""
+        base = self.key(relative) + "/"
+        return [k.removeprefix(base) for k in self.server.keys(base)]
+
+    def latest_run_rows(self, relative: str) -> list[dict]:
+        """The rows of the Parquet parts of the `run=*` prefix under `relative` written last."""
+        import io
+
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        pages = self.server.client().get_paginator("list_objects_v2")
+        objects = [o for page in pages.paginate(Bucket=self.server.bucket, Prefix=self.key(relative) + "/")
+                   for o in page.get("Contents", [])]  # fmt: skip
+        latest = max(objects, key=lambda o: o["LastModified"])["Key"].removeprefix(self.key(relative) + "/")
+        run = latest.split("/")[0]
+        parts = [k for k in self.keys(f"{relative}/{run}") if not k.startswith(("_", "."))]
+        tables = [pq.read_table(io.BytesIO(self.read(f"{relative}/{run}/{k}"))) for k in parts]
+        return pa.concat_tables(tables).to_pylist() if tables else []
 
 
 def asset_events(deployment, run_id: str, *, keys: bool = False) -> list[tuple]:
@@ -192,6 +237,116 @@ def test_a_day_lands_exactly_reruns_identically_and_a_failed_gate_keeps_it(loade
     assert failed["rows_written"] == {}
     assert "average_score" in open(failed["validation_result"]).read()
     assert asset_events(loaded, failed["run_id"]) == []
+
+
+# The rejected rows of the hand-made drop, exactly: (reason, source_file, line_number, event_id).
+EXPECTED_QUARANTINE = sorted(
+    [
+        ("malformed", "a.jsonl", 8, None),
+        ("out_of_window", "a.jsonl", 9, "e8"),
+        ("duplicate", "a.jsonl", 10, "e2"),
+        ("invalid_timestamp", "b.csv.gz", 3, "e11"),  # CSV: the data row's number, header excluded
+        ("invalid_event_type", "b.csv.gz", 4, "e12"),
+        ("invalid_value", "b.csv.gz", 5, "e13"),
+        ("missing_field", "b.csv.gz", 6, None),
+    ],
+    key=str,
+)
+
+
+def store_quarantine(root: StoreRoot) -> tuple[dict, list[tuple]]:
+    """The date's pointer and the rows of the files it names, read with the test's own client."""
+    folder = f"quarantine/user_events/date={DATE}"
+    pointer = json.loads(root.read(f"{folder}/_PUBLISHED.json"))
+    rows = [
+        json.loads(line)
+        for f in pointer["files"]
+        for line in root.read(f"{folder}/{f['name']}").decode().splitlines()
+    ]
+    return pointer, sorted(
+        ((r["reason"], r["source_file"], r["line_number"], r["event_id"]) for r in rows), key=str
+    )
+
+
+def assert_quarantine_published(root: StoreRoot) -> str:
+    """The date's folder holds exactly the published run and its pointer; returns the run key."""
+    pointer, rows = store_quarantine(root)
+    assert rows == EXPECTED_QUARANTINE
+    folder = f"quarantine/user_events/date={DATE}"
+    run = pointer["run"]
+    names = {f["name"]: f["size"] for f in pointer["files"]}
+    on_store = root.keys(folder)
+    assert set(on_store) == {"_PUBLISHED.json", f"run={run}/_SUCCESS", *names}, on_store
+    for name, size in names.items():
+        assert len(root.read(f"{folder}/{name}")) == size
+    return run
+
+
+@pytest.mark.cassandra
+def test_on_the_store_a_day_lands_reruns_identically_and_a_failed_gate_keeps_it(
+    deployment, s3_server, cassandra_keyspace
+):
+    """Both roots on the session's S3 store (issue 24): the drop put there by the test's own client
+    (a CSV file gzipped: its header read through S3A), Spark through S3A, every sink exact, the
+    quarantine exact through its pointer; a rerun replaces the published run; a failed gate loads
+    nothing (its ingest had published its quarantine, as it renames it into place on a local disk)."""
+    import gzip
+    import uuid
+
+    prefix = f"e2e-{uuid.uuid4().hex[:10]}"
+    deployment.data_dir = StoreRoot(s3_server, f"{prefix}/data")
+    deployment.drop_dir = drops = StoreRoot(s3_server, f"{prefix}/drops")
+    deployment.connections["aws_default"] = s3_server.connection_json()
+    deployment.cassandra_url = cassandra_keyspace.url
+    deployment.variables["etl_max_reject_ratio"] = "0.5"
+    conn = deployment.source()
+    ds.load_source(conn)
+    conn.close()
+    drops.put(f"user_events/{DATE}/a.jsonl", ("\n".join(ds.JSON_LINES) + "\n").encode())
+    drops.put(f"user_events/{DATE}/b.csv.gz", gzip.compress(ds.CSV_TEXT.encode()))
+    drops.put(f"user_events/{DATE}/_SUCCESS", b"")  # last, as a producer does
+
+    # 1. The day lands, row for row, in every sink; the quarantine is published.
+    result = deployment.trigger({"date": DATE})
+    assert_succeeded(result)
+    assert_exact_outputs(deployment)
+    assert cassandra_contents(cassandra_keyspace) == EXPECTED_CASSANDRA
+    [record] = runs(deployment)
+    assert record["status"] == "success"
+    assert (record["rows_read"], record["rows_kept"]) == (16, 9)
+    assert record["rejected_by_reason"] == ds.EXPECTED_REPORT["rejected"]
+    assert record["validation_success"] is True and record["cassandra_status"] == "loaded"
+    assert record["validation_result"].startswith(f"{deployment.data_dir}/validation/date={DATE}/")
+    first = assert_quarantine_published(deployment.data_dir)
+    assert first == run_key(record["run_id"])
+    assert s3_server.secret_key not in result.stdout + result.stderr
+    # Nothing of the run went to a local root: the store holds staging, outputs, result, docs.
+    written = {k.split("/")[0] for k in deployment.data_dir.keys("")}
+    assert written == {"staging", "curated", "quarantine", "validation", "data_docs"}, written
+    assert any(k.endswith("index.html") for k in deployment.data_dir.keys("data_docs"))
+
+    # 2. The same day again: the same rows; the new run's quarantine replaced the first's.
+    assert_succeeded(deployment.trigger({"date": DATE}))
+    assert_exact_outputs(deployment)
+    assert cassandra_contents(cassandra_keyspace) == EXPECTED_CASSANDRA
+    assert (
+        assert_quarantine_published(deployment.data_dir) == run_key(runs(deployment)[-1]["run_id"]) != first
+    )
+    before = daily_user_stats(deployment)
+
+    # 3. A score of 250: the gate fails on the store's outputs, nothing is loaded.
+    conn = deployment.source()
+    ds.load_source(conn, [*ds.PROGRESS, (ds.U2, "math", ds.D, 10, "250.00")])
+    conn.close()
+    assert deployment.trigger({"date": DATE}).returncode != 0
+    assert daily_user_stats(deployment) == before
+    assert cassandra_contents(cassandra_keyspace) == EXPECTED_CASSANDRA
+    failed = runs(deployment)[-1]
+    assert failed["status"] == "failed" and failed["failed_task"] == "validate_outputs"
+    assert failed["rows_written"] == {} and "average_score" in failed["error"]
+    assert assert_quarantine_published(deployment.data_dir) == run_key(failed["run_id"])
+    result_key = failed["validation_result"].removeprefix(f"{deployment.data_dir}/")
+    assert "average_score" in deployment.data_dir.read(result_key).decode()
 
 
 @pytest.mark.parametrize("bad", ["2024-02-30", 20240115])  # every form is unit-tested in tests/unit

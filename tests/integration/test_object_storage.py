@@ -76,3 +76,38 @@ def test_a_local_root_keeps_working_as_before(tmp_path):
     remove_tree(root / "b.json")
     remove_tree(root / "missing")
     assert list(root.iterdir()) == []
+
+
+def test_the_size_of_a_drop_on_the_store_counts_gzip_files_uncompressed(s3_server, s3_root):
+    """The Spark task's JIT choice (spark.input_bytes) lists the drop on the store and reads a gzip
+    file's trailer there, as it does on a local disk."""
+    import gzip
+
+    from analytics_etl.spark import input_bytes
+
+    prefix = s3_root.removeprefix(f"s3://{s3_server.bucket}/")
+    text = os.urandom(3000).hex().encode()  # 6,000 bytes that gzip cannot shrink to nothing
+    plain = b'{"event_id": "e1"}\n' * 10
+    client = s3_server.client()
+    client.put_object(
+        Bucket=s3_server.bucket, Key=f"{prefix}/user_events/D/b.csv.gz", Body=gzip.compress(text * 5)
+    )
+    client.put_object(Bucket=s3_server.bucket, Key=f"{prefix}/user_events/D/a.jsonl", Body=plain)
+    client.put_object(Bucket=s3_server.bucket, Key=f"{prefix}/user_events/D/_SUCCESS", Body=b"")
+    assert input_bytes(f"{s3_root}/user_events/D") == len(text) * 5 + len(plain)
+    assert input_bytes(f"{s3_root}/user_events/missing") == 0
+
+
+def test_the_metrics_read_the_gates_result_on_the_store(s3_server, s3_root):
+    """The run's metrics callback counts the expectations of a validation result kept on the store."""
+    import json
+
+    from analytics_etl.metrics.callbacks import expectation_counts
+
+    result = f"{s3_root}/validation/date=2024-01-15/run=manual_1/checkpoint_result.json"
+    stats = [{"evaluated_expectations": 12, "unsuccessful_expectations": 1}, {"evaluated_expectations": 9}]
+    document = {"validation_results": [{"statistics": s} for s in stats]}
+    key = result.removeprefix(f"s3://{s3_server.bucket}/")
+    s3_server.client().put_object(Bucket=s3_server.bucket, Key=key, Body=json.dumps(document).encode())
+    assert expectation_counts(result) == (21, 1)
+    assert expectation_counts(f"{s3_root}/validation/missing.json") is None

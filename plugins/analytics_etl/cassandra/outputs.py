@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
-import pyarrow.dataset as ds
 
 from analytics_etl.cassandra.manifest import distinct, key_schema
 from analytics_etl.cassandra.tables import SINKS, Sink
+from analytics_etl.storage import parquet_dataset
 
 if TYPE_CHECKING:
     from analytics_etl.paths import RunPaths
@@ -27,7 +27,7 @@ def iter_batches(directory: Path, columns: Sequence[str], batch_size: int) -> It
     """
     if not directory.is_dir():
         raise FileNotFoundError(f"Parquet output directory {directory} does not exist")
-    dataset = ds.dataset(str(directory), format="parquet")
+    dataset = parquet_dataset(directory)
     if not dataset.files:
         log.warning("%s holds no Parquet file: loading it as an empty output", directory)
         return
@@ -61,5 +61,5 @@ def count_output_rows(paths: RunPaths) -> dict[str, int]:
         directory = paths.output(sink.table)
         if not directory.is_dir():
             raise FileNotFoundError(f"output {sink.table} of the run is missing: {directory}")
-        counts[sink.table] = ds.dataset(str(directory), format="parquet").count_rows()
+        counts[sink.table] = parquet_dataset(directory).count_rows()
     return counts

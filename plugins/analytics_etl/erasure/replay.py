@@ -50,9 +50,7 @@ def keep_erased_users_out(paths: RunPaths, conn: Any) -> dict[str, int]:
         for part in _parts(folder, ".parquet"):
             removed[kind] = removed.get(kind, 0) + rewrite_parquet(part, gone)
     # On a store the run's rejects are its own prefix of the date's quarantine (docs/decisions.md).
-    quarantine = (
-        paths.quarantine / f"run={paths.key}" if objects.on_store(paths.quarantine) else paths.quarantine
-    )
+    quarantine = paths.quarantine_out
     for part in _parts(quarantine, ".json"):
         removed["quarantine"] = removed.get("quarantine", 0) + rewrite_lines(part, gone)
     if removed.get("quarantine") and objects.on_store(quarantine):

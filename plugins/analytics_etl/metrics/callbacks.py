@@ -15,7 +15,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from pathlib import Path
 from typing import Any
 
 from analytics_etl.metrics.exposition import render
@@ -123,10 +122,13 @@ def read_record(run_id: str, date: str) -> dict[str, Any] | None:
 
 def expectation_counts(result_path: str | None) -> tuple[int, int] | None:
     """(evaluated, failed) expectations over the suites of the gate's result document (each validation
-    result's `statistics`); None without one."""
-    if not result_path or not Path(result_path).is_file():
+    result's `statistics`); None without one. The document may be on the store (`s3://` text)."""
+    from analytics_etl.storage import root_path
+
+    result = root_path(result_path) if result_path else None
+    if result is None or not result.is_file():
         return None
-    document = json.loads(Path(result_path).read_text(encoding="utf-8"))
+    document = json.loads(result.read_text(encoding="utf-8"))
     stats = [v.get("statistics") or {} for v in document.get("validation_results") or []]
     if not stats:
         return None
