@@ -1,5 +1,5 @@
-"""The housekeeping side of a root on an object store: listing, relative keys, whole-object writes, and the
-quarantine's publish pointer, for retention, erasure and the UI (`storage.root_path` gives the root).
+"""The housekeeping side of a root on an object store: listing, relative keys and whole-object writes,
+for retention, erasure and the UI (`storage.root_path` gives the root).
 
 A store has no folders and no rename: a "folder" is a key prefix, listed in one paginated request
 per 1,000 keys; an object is replaced by one PUT of its new content (readers see the old object or
@@ -7,22 +7,16 @@ the new one, never a part), so everything here builds the new content in memory 
 once. The local S3Proxy also lists a marker object `folder/` per folder: listings keep files only.
 
 On the store, a date's quarantine is `quarantine/user_events/date=D/run=K/...` for each run K that
-wrote one, and `date=D/_PUBLISHED.json` names the published run and its files with their sizes
-(docs/decisions.md, "Publishing on a store without rename").
+wrote one, and `date=D/_PUBLISHED.json` names the published run and its files with their sizes:
+publish.py owns that pointer (its format, reading it, making its sizes true after an erasure).
 """
 
 from __future__ import annotations
 
-import json
-import re
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from analytics_etl.storage import OBJECT_SCHEMES
-
-POINTER = "_PUBLISHED.json"
-_RUN = re.compile(r"run=([A-Za-z0-9_.-]+)")
 
 
 def on_store(path: Any) -> bool:
@@ -83,61 +77,3 @@ def delete(top: Any, rels: list[str]) -> None:
     if rels:
         top.fs.rm([f"{key_of(top)}/{rel}" if rel else key_of(top) for rel in rels])
         top.fs.invalidate_cache(key_of(top))
-
-
-@dataclass(frozen=True)
-class Pointer:
-    """A date's `_PUBLISHED.json`: the published run key and its files (relative to `date=D/`), and the
-    whole document (fields the publish step may add are written back as they were)."""
-
-    run: str
-    files: dict[str, int]
-    doc: dict = field(default_factory=dict, compare=False)
-
-    @classmethod
-    def parse(cls, text: str, where: Any) -> Pointer:
-        try:
-            doc = json.loads(text)
-            run = doc["run"]
-            listed = {str(f["name"]): int(f["size"]) for f in doc["files"]}
-        except (ValueError, KeyError, TypeError) as err:
-            raise ValueError(f"{where} is not a publish pointer ({type(err).__name__}: {err})") from None
-        if not isinstance(run, str) or not _RUN.fullmatch(f"run={run}"):
-            raise ValueError(f"{where} names no valid run key: {run!r}")
-        for name in listed:
-            if name.startswith("/") or ".." in name.split("/") or not name.startswith(f"run={run}/"):
-                raise ValueError(f"{where} lists {name!r}, which is not a file of run {run}")
-        return cls(run, listed, doc)
-
-    def with_sizes(self, sizes: dict[str, int]) -> bytes:
-        """The document again, each listed file's size replaced by `sizes`, everything else as it was."""
-        files = [{**entry, "size": sizes[str(entry["name"])]} for entry in self.doc["files"]]
-        return json.dumps({**self.doc, "files": files}).encode()
-
-
-def read_pointer(date_dir: Any) -> Pointer | None:
-    """The pointer of a date's quarantine prefix; None when no run has published the date."""
-    path = date_dir / POINTER
-    forget(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return None
-    return Pointer.parse(text, path)
-
-
-def refresh_pointer(date_dir: Any) -> bool:
-    """After files of the published run were rewritten (an erasure), the pointer's sizes made true
-    again, written last; True when it had to be written. Nothing to do without a pointer."""
-    pointer = read_pointer(date_dir)
-    if pointer is None:
-        return False
-    present = files(date_dir / f"run={pointer.run}")
-    actual = {name: present.get(name.removeprefix(f"run={pointer.run}/"), -1) for name in pointer.files}
-    missing = [name for name, size in actual.items() if size < 0]
-    if missing:
-        raise ValueError(f"{date_dir / POINTER} lists files that are gone: {missing}")
-    if actual == pointer.files:
-        return False
-    write_bytes(date_dir / POINTER, pointer.with_sizes(actual))
-    return True

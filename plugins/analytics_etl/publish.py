@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from analytics_etl.objects import files, forget, write_bytes
 from analytics_etl.storage import as_text, remove_tree, root_path
 
 if TYPE_CHECKING:
@@ -38,9 +39,10 @@ RUN_PREFIX = "run="
 SUCCESS = "_SUCCESS"
 # A file the pointer may name: one file directly under a run's prefix (never `..`, never deeper).
 _NAME = re.compile(r"run=[A-Za-z0-9_.-]+/[^/]+")
+_RUN_KEY = re.compile(r"[A-Za-z0-9_.-]+")  # paths.run_key's alphabet
 
 
-class PublishError(RuntimeError):
+class PublishError(ValueError):
     """A run's quarantine cannot be published (incomplete), or a pointer is not one we wrote."""
 
 
@@ -59,6 +61,30 @@ class Published:
 
     def as_json(self) -> dict[str, Any]:
         return {"run": self.run, "files": [{"name": f.name, "size": f.size} for f in self.files]}
+
+    @classmethod
+    def parse(cls, text: str, where: str) -> Published:
+        """A pointer's text as `publish_quarantine` writes it; PublishError naming `where` for anything
+        else (a run key that is not one, a file outside the run's own prefix, a size not a number)."""
+        try:
+            document = json.loads(text)
+            run = document["run"]
+            files = tuple(PublishedFile(str(f["name"]), int(f["size"])) for f in document["files"])
+        except (ValueError, KeyError, TypeError) as err:
+            raise PublishError(f"{where} is not a quarantine pointer: {err!r}") from None
+        if not isinstance(run, str) or not _RUN_KEY.fullmatch(run):
+            raise PublishError(f"{where} names no valid run key: {run!r}")
+        wrong = [
+            f.name
+            for f in files
+            if not _NAME.fullmatch(f.name) or not f.name.startswith(f"{RUN_PREFIX}{run}/")
+        ]
+        if wrong:
+            raise PublishError(f"{where} names files outside run={run}: {wrong}")
+        return cls(run, files)
+
+    def with_sizes(self, sizes: dict[str, int]) -> Published:
+        return Published(self.run, tuple(PublishedFile(f.name, sizes[f.name]) for f in self.files))
 
 
 def _folder(date_folder: str | Path | ObjectStoragePath) -> Path | ObjectStoragePath:
@@ -90,7 +116,7 @@ def publish_quarantine(date_folder: str | Path | ObjectStoragePath, run_key: str
         if _is_data(entry.name) and entry.is_file()
     )
     published = Published(run_key, files)
-    (folder / POINTER).write_text(json.dumps(published.as_json(), indent=2) + "\n", encoding="utf-8")
+    write_bytes(folder / POINTER, _document(published))
     for entry in folder.iterdir():
         if entry.name.startswith(RUN_PREFIX) and entry.name != run_dir.name:
             remove_tree(entry)
@@ -102,21 +128,37 @@ def read_pointer(date_folder: str | Path | ObjectStoragePath) -> Published | Non
     """The date's pointer, or None when nothing is published (or the folder is on a local disk).
     Raises PublishError for a pointer that is not one `publish_quarantine` writes."""
     folder = _folder(date_folder)
-    pointer = folder / POINTER
-    if isinstance(folder, Path) or not pointer.exists():
+    if isinstance(folder, Path):
         return None
+    pointer = folder / POINTER
+    forget(pointer)  # a long-lived process (the api-server) asks the store, not its old listing
     try:
-        document = json.loads(pointer.read_text(encoding="utf-8"))
-        run = str(document["run"])
-        files = tuple(PublishedFile(str(f["name"]), int(f["size"])) for f in document["files"])
-    except (ValueError, KeyError, TypeError) as err:
-        raise PublishError(f"{as_text(pointer)} is not a quarantine pointer: {err!r}") from None
-    wrong = [
-        f.name for f in files if not _NAME.fullmatch(f.name) or not f.name.startswith(f"{RUN_PREFIX}{run}/")
-    ]
-    if wrong:
-        raise PublishError(f"{as_text(pointer)} names files outside run={run}: {wrong}")
-    return Published(run, files)
+        text = pointer.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    return Published.parse(text, as_text(pointer))
+
+
+def refresh_pointer(date_folder: str | Path | ObjectStoragePath) -> bool:
+    """After files of the published run were rewritten (an erasure), the pointer's sizes made true
+    again, written last; True when it had to be written. Nothing to do without a pointer."""
+    folder = _folder(date_folder)
+    published = read_pointer(folder)
+    if published is None:
+        return False
+    present = files(folder / f"{RUN_PREFIX}{published.run}")
+    actual = {f.name: present.get(f.name.split("/", 1)[1], -1) for f in published.files}
+    missing = [name for name, size in actual.items() if size < 0]
+    if missing:
+        raise PublishError(f"{as_text(folder / POINTER)} lists files that are gone: {missing}")
+    if actual == {f.name: f.size for f in published.files}:
+        return False
+    write_bytes(folder / POINTER, _document(published.with_sizes(actual)))
+    return True
+
+
+def _document(published: Published) -> bytes:
+    return (json.dumps(published.as_json(), indent=2) + "\n").encode()
 
 
 def published_quarantine_files(

@@ -29,6 +29,7 @@ from pathlib import Path
 
 from analytics_etl import objects
 from analytics_etl.paths import RunPaths
+from analytics_etl.publish import POINTER, refresh_pointer
 from analytics_etl.run_lock import no_writer, site_lock
 
 REDACTED = "[erased]"
@@ -233,7 +234,7 @@ def _erase_store(root, user_id: str, emails: Sequence[str], done: FileErasure, l
                 _erase_prefix(root, prefix, scratch, user_id, emails, done)
             if kind == "quarantine":
                 for prefix in prefixes:  # the pointer, written last, tells the new sizes
-                    objects.refresh_pointer(root / prefix)
+                    refresh_pointer(root / prefix)
 
 
 def _erase_prefix(root, prefix: str, scratch: str | None, user_id: str, emails, done: FileErasure) -> None:
@@ -246,7 +247,7 @@ def _erase_prefix(root, prefix: str, scratch: str | None, user_id: str, emails, 
             leftovers.append(rel)
         elif name.endswith(ASIDE_SUFFIXES):
             leftovers.append(rel)
-        elif name.endswith(".crc") or (name == objects.POINTER and rel.startswith("quarantine/")):
+        elif name.endswith(".crc") or (name == POINTER and rel.startswith("quarantine/")):
             continue  # a checksum, or the publish pointer (rewritten after the date's files)
         else:
             _erase_file(root, root / rel, rel, user_id, emails, done)

@@ -15,6 +15,7 @@ from typing import Any
 from analytics_etl import objects
 from analytics_etl.erasure.files import rewrite_lines, rewrite_parquet
 from analytics_etl.paths import RunPaths
+from analytics_etl.publish import refresh_pointer
 from analytics_etl.sql import read_sql
 
 
@@ -54,7 +55,7 @@ def keep_erased_users_out(paths: RunPaths, conn: Any) -> dict[str, int]:
     for part in _parts(quarantine, ".json"):
         removed["quarantine"] = removed.get("quarantine", 0) + rewrite_lines(part, gone)
     if removed.get("quarantine") and objects.on_store(quarantine):
-        objects.refresh_pointer(paths.quarantine)  # when this run has published already
+        refresh_pointer(paths.quarantine)  # when this run has published already
     return {kind: n for kind, n in removed.items() if n}
 
 

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from analytics_etl import objects
 from analytics_etl.paths import OUTPUT_TABLES, RunPaths
+from analytics_etl.publish import PublishError, read_pointer
 from analytics_etl.quality import RESULTS_STORE_DIR
 from analytics_etl.retention.policy import Deletion, Plan, Target
 from analytics_etl.run_lock import site_lock
@@ -156,8 +157,8 @@ def _relative_layout(kind: str, day: dt.date, key: str, parts: list[str]) -> str
 def _unpublished(root, prefix: str, date: dt.date, runs: set[str]) -> list[Target]:
     """The `run=K/` prefixes of a date's quarantine that its pointer does not name."""
     try:
-        pointer = objects.read_pointer(root / prefix)
-    except ValueError as err:  # nothing says which run the readers read: every run's rejects stay
+        pointer = read_pointer(root / prefix)
+    except PublishError as err:  # nothing says which run the readers read: every run's rejects stay
         log.error("kept every run of %s: %s", prefix, err)
         return []
     published = f"run={pointer.run}" if pointer else None

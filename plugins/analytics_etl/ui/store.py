@@ -12,6 +12,7 @@ from typing import Any
 
 from analytics_etl import db, objects, settings
 from analytics_etl.paths import RunPaths
+from analytics_etl.publish import PublishError, read_pointer
 from analytics_etl.sql import read_sql
 from analytics_etl.ui import guard
 
@@ -124,12 +125,12 @@ def _published_rows(root: Any, folder: Any) -> Iterator[dict[str, Any]]:
     import fnmatch
 
     try:
-        pointer = objects.read_pointer(folder)
-    except ValueError:  # a pointer that is not one names nothing to read
+        pointer = read_pointer(folder)
+    except PublishError:  # a pointer that is not one names nothing to read
         return
     if pointer is None:
         return
-    for name in sorted(pointer.files):
+    for name in sorted(f.name for f in pointer.files):
         if not fnmatch.fnmatchcase(name.rsplit("/", 1)[-1], QUARANTINE_FILES):
             continue
         try:
