@@ -57,6 +57,7 @@ import psutil
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "scripts"), str(REPO / "plugins"), str(REPO / "benchmarks")]
 
+from bench_store import BenchStore, DiskPeaks, run_bytes  # noqa: E402
 from reference.compare import compare_output, compare_rejects  # noqa: E402
 from reference.engine import REASONS  # noqa: E402
 from reference.engine import sql as reference_sql  # noqa: E402
@@ -97,6 +98,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     stack.add_argument("--cassandra-host", help="host or host:port: adds the cassandra_default connection")
     stack.add_argument("--cassandra-keyspace", default="analytics")
     stack.add_argument("--spark-master", default="local[*]", help="host of the spark_default connection")
+    stack.add_argument(
+        "--roots",
+        choices=("local", "store"),
+        default="local",
+        help="etl_drop_dir and etl_data_dir on local disk, or both in the project's S3 store "
+        "(S3Proxy, bucket `bench`, through aws_default and S3A: benchmarks/bench_store.py)",
+    )
+    stack.add_argument("--s3-port", type=int, default=19320, help="the store's port, with --roots store")  # fmt: skip
     stack.add_argument("--var", action="append", default=[], metavar="NAME=VALUE",
                        help="an extra Airflow variable for the run (repeatable)")  # fmt: skip
     run = p.add_argument_group("the measurement")
@@ -173,8 +182,11 @@ def ensure_airflow_db(home: Path, env: dict[str, str]) -> None:
         subprocess.run(["airflow", "db", "migrate"], env=env, check=True, stdout=subprocess.DEVNULL)
 
 
-def airflow_env(args: argparse.Namespace, home: Path, dsns: tuple[str, str], drop_dir: str) -> dict[str, str]:
-    """The run's whole configuration; inherited AIRFLOW_CONN_*/AIRFLOW_VAR_* are dropped."""
+def airflow_env(args: argparse.Namespace, home: Path, dsns: tuple[str, str], roots: tuple[str, str],
+                scratch: Path, store: BenchStore | None) -> dict[str, str]:  # fmt: skip
+    """The run's whole configuration; inherited AIRFLOW_CONN_*/AIRFLOW_VAR_* are dropped. The run's
+    temporary files (the ingest's local scratch on a store) and Spark's local dirs (shuffle, spills)
+    go under `scratch`, where their bytes are counted."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW_CONN_", "AIRFLOW_VAR_"))}
     venv_bin = str(Path(sys.executable).parent)
     env.update({
@@ -189,13 +201,17 @@ def airflow_env(args: argparse.Namespace, home: Path, dsns: tuple[str, str], dro
         "AIRFLOW_CONN_SOURCE_POSTGRES": dsns[0],
         "AIRFLOW_CONN_ANALYTICS_POSTGRES": dsns[1],
         "AIRFLOW_CONN_SPARK_DEFAULT": json.dumps({"conn_type": "spark", "host": args.spark_master}),
-        "AIRFLOW_VAR_ETL_DATA_DIR": str(args.work_dir / "data"),
-        "AIRFLOW_VAR_ETL_DROP_DIR": drop_dir,
+        "AIRFLOW_VAR_ETL_DROP_DIR": roots[0],
+        "AIRFLOW_VAR_ETL_DATA_DIR": roots[1],
+        "TMPDIR": str(scratch / "tmp"),
+        "SPARK_LOCAL_DIRS": str(scratch / "spark"),
         "AIRFLOW_VAR_ETL_DROP_POKE_SECONDS": "1",
         "AIRFLOW_VAR_ETL_DROP_TIMEOUT_SECONDS": "120",
         # As scripts/stack.sh and the compose file set it; the first run writes the archive.
         "AIRFLOW_VAR_ETL_SPARK_CDS_DIR": str(args.work_dir / "spark-cds"),
     })  # fmt: skip
+    if store is not None:
+        env["AIRFLOW_CONN_AWS_DEFAULT"] = store.connection_json()
     if "SPARK_HOME" not in env:
         import pyspark
 
@@ -395,9 +411,10 @@ def check_counts(record: dict[str, Any], ref: dict[str, Any]) -> list[dict[str, 
     return [{"what": w, "platform": p, "reference": r, "ok": p == r} for w, p, r in pairs]
 
 
-def check_files(args: argparse.Namespace, run_id: str, ref_dir: Path) -> list[dict[str, Any]]:
-    """The reference's outputs against the run's curated outputs, its rejects against the quarantine."""
-    paths = RunPaths.build(args.work_dir / "data", "", args.date, run_id)
+def check_files(args: argparse.Namespace, run_id: str, ref_dir: Path, data_dir: Path) -> list[dict[str, Any]]:
+    """The reference's outputs against the run's curated outputs, its rejects against the quarantine
+    (on a store: the files it serves, as its backend keeps them, the published run's only)."""
+    paths = RunPaths.build(data_dir, "", args.date, run_id)
     results = []
     for table in OUTPUT_TABLES:
         try:
@@ -447,8 +464,13 @@ def cassandra_against_raw(
     }
 
 
-def remove_run_files(args: argparse.Namespace, run_id: str) -> None:
+def remove_run_files(args: argparse.Namespace, run_id: str, store: BenchStore | None) -> None:
     """The run's own staging and curated files: a 10M-event day leaves gigabytes of them."""
+    if store is not None:
+        paths = RunPaths.build("", "", args.date, run_id)  # relative: the keys under data/
+        for folder in (paths.staging, *(paths.output(t) for t in OUTPUT_TABLES)):
+            store.remove(f"data/{folder.as_posix()}")
+        return
     paths = RunPaths.build(args.work_dir / "data", "", args.date, run_id)
     for folder in (paths.staging, *(paths.output(t) for t in OUTPUT_TABLES)):
         if folder.is_dir() and args.work_dir in folder.parents:
@@ -484,6 +506,7 @@ def figures(args: argparse.Namespace, day: dict, dag: dict, run: dict, tasks: li
             "seed": args.seed,
             "omit_fault": args.omit_fault,
             "spark_master": args.spark_master,
+            "roots": args.roots,
             "cassandra": bool(args.cassandra_host),
             "reference_threads": args.reference_threads,
             "variables": args.var,
@@ -538,6 +561,12 @@ def print_report(fig: dict[str, Any]) -> None:
         print(f"  {status:<8} {f['table']}: {detail}")
         for row in f.get("sample", [])[:3] if not f["ok"] else []:
             print(f"           {row}")
+    if "disk" in fig:
+        d = fig["disk"]
+        step(f"bytes (roots: {d['roots']}): the most each place grew during the run, and what the run left")
+        for name, size in d["peak_bytes_written"].items():
+            print(f"  {name:<28} peak +{size / MB:,.1f} MB")
+        print("  left: " + ", ".join(f"{k} {v / MB:,.1f} MB" for k, v in d["run_bytes_left"].items()))
     if fig["checks"]["ok"]:
         print(f"  every count matches ({sum(1 for _ in fig['checks']['counts'])} figures)")
         step(f"ratio platform Spark time / DuckDB time: {fig['ratio_spark_to_reference']}")
@@ -624,6 +653,15 @@ def warm_page_cache(folder: str | Path) -> float:
 
 # -- main ------------------------------------------------------------------------------------------------------
 def measure(args: argparse.Namespace) -> dict[str, Any]:
+    store = BenchStore.start(args.work_dir, args.s3_port) if args.roots == "store" else None
+    try:
+        return _measure(args, store)
+    finally:
+        if store is not None:
+            store.stop()
+
+
+def _measure(args: argparse.Namespace, store: BenchStore | None) -> dict[str, Any]:
     embedded = not (args.source_dsn and args.analytics_dsn)
     if embedded:
         step(f"the project's PostgreSQL on port {args.pg_port}")
@@ -635,13 +673,31 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     day = prepare_day(args, source_dsn)
     print(f"  key {day['key']}: drop {'reused' if day['cached_drop'] else 'generated'}, source "
           f"{'loaded' if day['source_reloaded'] else 'already loaded'} ({day['seconds']})")  # fmt: skip
-    print(f"  drop read once before either engine is timed: {warm_page_cache(day['drop_dir']):.1f} s")
+    roots, data_dir = (day["drop_dir"], str(args.work_dir / "data")), args.work_dir / "data"
+    if store is not None:
+        drop_url, day["seconds"]["put_into_store"] = store.put_drop(Path(day["drop_dir"]), day["key"])
+        roots, data_dir = (drop_url, store.url("data")), store.backing("data")
+        print(f"  drop in the store at {drop_url} ({day['seconds']['put_into_store']:.1f} s to put it there)")
+    # The store serves the drop from its backend's files: those are what the platform then reads.
+    warm = store.backing(f"days/{day['key']}/drops") if store is not None else day["drop_dir"]
+    print(f"  drop read once before either engine is timed: {warm_page_cache(warm):.1f} s")
     home = args.airflow_home or args.work_dir / "airflow"
-    env = airflow_env(args, home, (source_dsn, analytics_dsn), day["drop_dir"])
+    scratch = args.work_dir / "scratch"
+    shutil.rmtree(scratch, ignore_errors=True)
+    for folder in ("tmp", "spark"):
+        (scratch / folder).mkdir(parents=True)
+    env = airflow_env(args, home, (source_dsn, analytics_dsn), roots, scratch, store)
     ensure_airflow_db(home, env)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
     out = args.out or args.work_dir / "results" / f"day-{args.events}-{stamp}.json"
-    dag = run_dag(args, env, out.with_suffix(".log"))
+    disk = DiskPeaks({"data root": data_dir, "local temporary files": scratch / "tmp",
+                      "Spark local dirs": scratch / "spark"})  # fmt: skip
+    disk.start()
+    try:
+        dag = run_dag(args, env, out.with_suffix(".log"))
+    finally:
+        disk.stop.set()
+        disk.join()
     run, tasks = task_instances(home, dag["launched"])
     attribute(tasks, dag["samples"])
     record = run_record(analytics_dsn, run["run_id"], args.date)
@@ -650,8 +706,13 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
                          f"{record.get('failed_task')}): {record.get('error')}\nlog: {out.with_suffix('.log')}")  # fmt: skip
     ref_dir = args.work_dir / "reference" / day["key"]
     ref = run_reference(args, day["drop_dir"], source_dsn, ref_dir)
-    checks = {"counts": check_counts(record, ref), "files": check_files(args, run["run_id"], ref_dir)}
+    checks = {
+        "counts": check_counts(record, ref),
+        "files": check_files(args, run["run_id"], ref_dir, data_dir),
+    }
     fig = figures(args, day, dag, run, tasks, record, ref, checks)
+    fig["disk"] = {"roots": args.roots, "peak_bytes_written": disk.peaks,
+                   "run_bytes_left": run_bytes(data_dir, args.date, run["run_id"])}  # fmt: skip
     if args.cassandra_host:
         step("load_cassandra against raw concurrent inserts of the same rows, same server")
         fig["cassandra_load"] = cassandra_against_raw(args, run["run_id"], tasks)
@@ -659,7 +720,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         print(f"  {c['rows']:,} rows: load_cassandra {c['load_cassandra_seconds']} s = {_num(c['sink_rows_per_second'])}"
               f" rows/s; raw {c['raw_seconds']} s = {_num(c['raw_rows_per_second'])} rows/s; ratio {c['ratio']}")  # fmt: skip
     if not args.keep_run_files:
-        remove_run_files(args, run["run_id"])
+        remove_run_files(args, run["run_id"], store)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(fig, indent=2, default=str) + "\n")
     draw_chart(fig, out.with_suffix(".png"))

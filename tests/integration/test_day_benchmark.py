@@ -96,3 +96,39 @@ def test_the_reference_finds_what_the_generator_planted(benchmark: tuple[dict, P
     assert fig["reference"]["rejected"] == planted["bad_rows_planted_by_reason"]
     assert fig["reference"]["rows_kept"] == planted["good_rows"]
     assert {"user_id_not_uuid", "page_over_2048_bytes"} <= set(planted["bad_rows_planted_by_variant"])
+
+
+def test_with_both_roots_in_a_store_the_day_checks_out_and_its_bytes_are_counted(
+    postgres: PostgresServer, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """`--roots store` (issue 24, item 6): the same day through the project's S3 store, its outputs and
+    quarantine equal to the reference, the bytes written to the store and to local scratch counted,
+    the run's staging and curated objects removed from the store afterwards, and the store it started
+    stopped again."""
+    from analytics_etl.paths import run_key
+    from tests.conftest import free_port
+
+    work = tmp_path_factory.mktemp("bench-store")
+    out, port = work / "results" / "day.json", free_port()
+    done = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "day.py"),
+         "--events", "2000", "--users", "200", "--progress-week", "2000", "--jobs", "2",
+         "--var", f"etl_spark_cds_dir={SPARK_CDS_DIR}", "--roots", "store", "--s3-port", str(port),
+         "--source-dsn", postgres.url(postgres.fresh_database("bench_store_source")),
+         "--analytics-dsn", postgres.url(postgres.fresh_database("bench_store_analytics")),
+         "--work-dir", str(work), "--out", str(out)],
+        capture_output=True, text=True, timeout=1800,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    fig = json.loads(out.read_text())
+    assert fig["parameters"]["roots"] == "store" and fig["checks"]["ok"]
+    assert "s3a://bench/" in out.with_suffix(".log").read_text()  # Spark read and wrote the store
+    disk = fig["disk"]
+    assert disk["run_bytes_left"]["quarantine"] > 0 and disk["run_bytes_left"]["curated"] > 0
+    assert disk["peak_bytes_written"]["data root"] > 0
+    assert disk["peak_bytes_written"]["local temporary files"] > 0  # the ingest's scratch stays local
+    data = work / "s3" / "data" / "bench" / "data"
+    key = run_key(fig["platform"]["run"]["run_id"])
+    assert not [p for p in (data / "staging").rglob("*") if p.is_file()], "the run's staging stayed"
+    assert not [p for p in (data / "curated").rglob("*") if p.is_file() and key in str(p)]
+    assert f"S3 store on http://127.0.0.1:{port} stopped" in done.stderr + done.stdout
