@@ -24,6 +24,12 @@ from tests.output_schemas import OUTPUT_SCHEMAS
 
 pytestmark = pytest.mark.integration
 
+
+@pytest.fixture(autouse=True)
+def _site_lock_database(analytics_conn: str) -> None:
+    """The gate takes the data docs site's advisory lock (run_lock.site_lock) on analytics_postgres."""
+
+
 DAY = dt.date(2024, 1, 17)  # a Wednesday; its week starts on Monday 2024-01-15
 RUN_ID = "scheduled__2024-01-18T02:00:00+00:00"
 U1 = "6f1c1f0e-8a4b-4c8e-9a55-0c1d2e3f4a5b"

@@ -138,8 +138,10 @@ def retention(deployment, conf: dict) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture
-def month(deployment):
+def month(deployment, monkeypatch):
     """The real run of D, then the month around it; returns the directories that must go."""
+    # The fake runs' gates take the data docs site's advisory lock on analytics_postgres, as the real one.
+    monkeypatch.setenv("AIRFLOW_CONN_ANALYTICS_POSTGRES", deployment.postgres.url(deployment.analytics_db))
     conn = deployment.source()
     ds.load_source(conn)
     conn.close()
