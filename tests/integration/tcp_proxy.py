@@ -112,9 +112,10 @@ class HttpHoldProxy(TcpProxy):
     - `let_through=True`: it reaches the server and its answer reaches the client; nothing after it
       reaches the server.
 
-    A held client waits in a real socket call (as behind a stalled network) until the test kills it;
-    `holding` is set from then on, `stop()` lets the proxy's threads go. HTTP/1.1 clients (botocore,
-    S3A) send one request at a time on a connection, so a request begins a chunk of the stream."""
+    A held client waits in a real socket call (as behind a stalled network) until the test kills it
+    (then `stop()` lets the proxy's threads go) or `release()`s it: what was held goes on, and nothing
+    is held again. `holding` is set from the hold on. HTTP/1.1 clients (botocore, S3A) send one request
+    at a time on a connection, so a request begins a chunk of the stream."""
 
     def __init__(self, target: tuple[str, int], request: tuple[bytes, ...], let_through: bool) -> None:
         super().__init__(target)
@@ -122,8 +123,20 @@ class HttpHoldProxy(TcpProxy):
         self.let_through = let_through
         self.holding = threading.Event()
         self._answer_pending = False
+        self._released = threading.Event()
+        self._go = threading.Event()  # released or stopped
+
+    def release(self) -> None:
+        self._released.set()
+        self._go.set()
+
+    def stop(self) -> None:
+        super().stop()
+        self._go.set()
 
     def _forward(self, data: bytes, upstream: bool) -> bool:
+        if self._released.is_set():
+            return True
         if not upstream:
             if self._answer_pending and data.startswith(b"HTTP/1.") and data[9:12] != b"100":
                 self._answer_pending = False
@@ -137,5 +150,5 @@ class HttpHoldProxy(TcpProxy):
                 self._answer_pending = True
                 return True
             self.holding.set()
-        self.cut.wait()  # held until the proxy stops (the client is killed before)
-        return False
+        self._go.wait()  # held until released, or until the proxy stops (the client killed before)
+        return self._released.is_set() and not self.cut.is_set()

@@ -1022,7 +1022,8 @@ def test_on_the_store_runs_killed_before_and_after_the_pointer_put_then_run_agai
     through a proxy that holds the task at one request, in a real socket call, until the SIGKILL:
     (a) the pointer's PUT, which never reaches the store: the run's prefix is complete, unpublished;
     (b) the request after the pointer's PUT (the listing before the other prefixes are deleted): a
-    reader already sees only that run's files. A last run is exact and leaves only its own prefix."""
+    reader already sees only that run's files. A last run, held a moment at its pointer's PUT (a reader
+    still sees the published run's files, whole), is exact and leaves only its own prefix."""
     dep = store_deployment(postgres, fault_home, tmp_path, s3_server, cassandra_keyspace)
     root = dep.data_dir
     target = ("127.0.0.1", int(s3_server.endpoint.rsplit(":", 1)[1]))
@@ -1055,10 +1056,22 @@ def test_on_the_store_runs_killed_before_and_after_the_pointer_put_then_run_agai
     wait_no_backends(dep)
     assert daily_user_stats(dep) == []
 
-    dep.connections["aws_default"] = s3_server.connection_json()
+    # The last run, held once at its pointer's PUT (then let go): while it publishes, a reader still
+    # sees exactly the published run's rows (its files untouched), beside two unpublished prefixes.
     killed_at = time.monotonic()
-    result = dep.trigger({"date": DATE})
-    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-6000:]
+    proxy = HttpHoldProxy(target, pointer_put, let_through=False).start()
+    try:
+        through(dep, proxy)
+        last = BackgroundRun(dep, DATE, tmp_path / "rerun.log")
+        last.wait_until(proxy.holding.is_set, "the last run at its pointer's PUT")
+        pointer, rows = store_quarantine(root)
+        assert pointer["run"] == keys[1] and rows == EXPECTED_QUARANTINE
+        assert len(quarantine_runs(root)) == 3
+        proxy.release()
+        code = last.finish()
+    finally:
+        proxy.stop()
+    assert code == 0, last.text[-6000:]
     timed("store: rerun after kills before and after the pointer's PUT", time.monotonic() - killed_at)
     published = assert_store_day_exact(dep, cassandra_keyspace)
     assert published not in keys and quarantine_runs(root) == {published}
