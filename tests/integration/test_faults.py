@@ -988,8 +988,10 @@ def test_on_the_store_a_run_killed_in_daily_outputs_then_run_again_is_exact(
     def spark_writing() -> bool:  # the job has written into the run's quarantine prefix (S3A)
         return bool(_jvms(run.seen)) and any(k.startswith("run=") for k in root.keys(QUARANTINE))
 
-    run.wait_until(spark_writing, "the Spark job writing the quarantine to the store")
-    run.kill()
+    try:
+        run.wait_until(spark_writing, "the Spark job writing the quarantine to the store")
+    finally:
+        run.kill()  # also when the wait failed: nothing of the run outlives the test
     killed_at = time.monotonic()
     assert "end task task_id=daily_outputs" not in run.text, "the kill landed after daily_outputs"
     wait_no_backends(dep)
@@ -1031,16 +1033,16 @@ def test_on_the_store_runs_killed_before_and_after_the_pointer_put_then_run_agai
     keys = []
     for name, let_through in (("before_put", False), ("after_put", True)):
         proxy = HttpHoldProxy(target, pointer_put, let_through).start()
+        through(dep, proxy)
+        run = BackgroundRun(dep, DATE, tmp_path / f"{name}.log")
         try:
-            through(dep, proxy)
-            run = BackgroundRun(dep, DATE, tmp_path / f"{name}.log")
             run.wait_until(proxy.holding.is_set, f"check_ingest held {name.replace('_', ' ')}")
             assert "[DAG TEST] starting task_id=check_ingest" in run.output()
             key = run_key(running_record(dep)["run_id"])
             state = (set(root.keys(f"{QUARANTINE}/run={key}")), quarantine_runs(root))
             on_store = "_PUBLISHED.json" in root.keys(QUARANTINE)
-            run.kill()
         finally:
+            run.kill()  # also when a check failed: nothing of the run outlives the test
             proxy.stop()
         assert "end task task_id=check_ingest" not in run.text
         own, prefixes = state
@@ -1060,9 +1062,9 @@ def test_on_the_store_runs_killed_before_and_after_the_pointer_put_then_run_agai
     # sees exactly the published run's rows (its files untouched), beside two unpublished prefixes.
     killed_at = time.monotonic()
     proxy = HttpHoldProxy(target, pointer_put, let_through=False).start()
+    through(dep, proxy)
+    last = BackgroundRun(dep, DATE, tmp_path / "rerun.log")
     try:
-        through(dep, proxy)
-        last = BackgroundRun(dep, DATE, tmp_path / "rerun.log")
         last.wait_until(proxy.holding.is_set, "the last run at its pointer's PUT")
         pointer, rows = store_quarantine(root)
         assert pointer["run"] == keys[1] and rows == EXPECTED_QUARANTINE
@@ -1070,6 +1072,8 @@ def test_on_the_store_runs_killed_before_and_after_the_pointer_put_then_run_agai
         proxy.release()
         code = last.finish()
     finally:
+        if last.proc.poll() is None:  # a check failed: the run must not outlive the test
+            last.kill()
         proxy.stop()
     assert code == 0, last.text[-6000:]
     timed("store: rerun after kills before and after the pointer's PUT", time.monotonic() - killed_at)
