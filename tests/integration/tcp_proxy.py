@@ -84,6 +84,8 @@ class TcpProxy:
                 data = source.recv(65536)
                 if not data:
                     break
+                if not self._forward(data, upstream):
+                    break
                 sink.sendall(data)
             except OSError:
                 break
@@ -96,3 +98,57 @@ class TcpProxy:
         for sock in (source, sink):
             with suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
+
+    def _forward(self, data: bytes, upstream: bool) -> bool:
+        """Whether `data` goes on; a subclass may hold a client here (this thread waits)."""
+        return True
+
+
+class HttpHoldProxy(TcpProxy):
+    """A forwarder in front of an HTTP server (the S3 store) that holds its clients still at one
+    request, found by its request line holding every part of `request` (e.g. `PUT` and a key):
+
+    - `let_through=False`: that request never reaches the server, nor anything after it;
+    - `let_through=True`: it reaches the server and its answer reaches the client; nothing after it
+      reaches the server.
+
+    A held client waits in a real socket call (as behind a stalled network) until the test kills it
+    (then `stop()` lets the proxy's threads go) or `release()`s it: what was held goes on, and nothing
+    is held again. `holding` is set from the hold on. HTTP/1.1 clients (botocore, S3A) send one request
+    at a time on a connection, so a request begins a chunk of the stream."""
+
+    def __init__(self, target: tuple[str, int], request: tuple[bytes, ...], let_through: bool) -> None:
+        super().__init__(target)
+        self.request = request
+        self.let_through = let_through
+        self.holding = threading.Event()
+        self._answer_pending = False
+        self._released = threading.Event()
+        self._go = threading.Event()  # released or stopped
+
+    def release(self) -> None:
+        self._released.set()
+        self._go.set()
+
+    def stop(self) -> None:
+        super().stop()
+        self._go.set()
+
+    def _forward(self, data: bytes, upstream: bool) -> bool:
+        if self._released.is_set():
+            return True
+        if not upstream:
+            if self._answer_pending and data.startswith(b"HTTP/1.") and data[9:12] != b"100":
+                self._answer_pending = False
+                self.holding.set()  # the answer goes back to the client; nothing more goes on
+            return True
+        if not self.holding.is_set():
+            line = data.split(b"\r\n", 1)[0]
+            if not all(part in line for part in self.request):
+                return True
+            if self.let_through:
+                self._answer_pending = True
+                return True
+            self.holding.set()
+        self._go.wait()  # held until released, or until the proxy stops (the client killed before)
+        return self._released.is_set() and not self.cut.is_set()

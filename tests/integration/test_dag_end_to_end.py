@@ -268,6 +268,16 @@ def store_quarantine(root: StoreRoot) -> tuple[dict, list[tuple]]:
     )
 
 
+def put_store_drop(drops: StoreRoot) -> None:
+    """The hand-made day's drop put on the store by the test's own client, the CSV file gzipped (its
+    header read through S3A), the flag last as a producer does."""
+    import gzip
+
+    drops.put(f"user_events/{DATE}/a.jsonl", ("\n".join(ds.JSON_LINES) + "\n").encode())
+    drops.put(f"user_events/{DATE}/b.csv.gz", gzip.compress(ds.CSV_TEXT.encode()))
+    drops.put(f"user_events/{DATE}/_SUCCESS", b"")
+
+
 def assert_quarantine_published(root: StoreRoot) -> str:
     """The date's folder holds exactly the published run and its pointer; returns the run key."""
     pointer, rows = store_quarantine(root)
@@ -290,7 +300,6 @@ def test_on_the_store_a_day_lands_reruns_identically_and_a_failed_gate_keeps_it(
     (a CSV file gzipped: its header read through S3A), Spark through S3A, every sink exact, the
     quarantine exact through its pointer; a rerun replaces the published run; a failed gate loads
     nothing (its ingest had published its quarantine, as it renames it into place on a local disk)."""
-    import gzip
     import uuid
 
     prefix = f"e2e-{uuid.uuid4().hex[:10]}"
@@ -302,9 +311,7 @@ def test_on_the_store_a_day_lands_reruns_identically_and_a_failed_gate_keeps_it(
     conn = deployment.source()
     ds.load_source(conn)
     conn.close()
-    drops.put(f"user_events/{DATE}/a.jsonl", ("\n".join(ds.JSON_LINES) + "\n").encode())
-    drops.put(f"user_events/{DATE}/b.csv.gz", gzip.compress(ds.CSV_TEXT.encode()))
-    drops.put(f"user_events/{DATE}/_SUCCESS", b"")  # last, as a producer does
+    put_store_drop(drops)
 
     # 1. The day lands, row for row, in every sink; the quarantine is published.
     result = deployment.trigger({"date": DATE})

@@ -39,16 +39,24 @@ import psycopg2
 import pyarrow.dataset as pads
 import pytest
 
-from analytics_etl.paths import OUTPUT_TABLES, RunPaths
+from analytics_etl.paths import OUTPUT_TABLES, RunPaths, run_key
 from tests.integration import dataset as ds
 from tests.integration.conftest import PG_DATA, REPO, Deployment, PostgresServer, airflow_env
 from tests.integration.stack_client import generate
+from tests.integration.tcp_proxy import HttpHoldProxy
 from tests.integration.test_dag_end_to_end import (
     CASSANDRA_COLUMNS,
+    CASSANDRA_WRITTEN,
+    EXPECTED_CASSANDRA,
+    EXPECTED_QUARANTINE,
+    StoreRoot,
     assert_exact_outputs,
+    assert_quarantine_published,
     cassandra_contents,
     daily_user_stats,
+    put_store_drop,
     runs,
+    store_quarantine,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.faults]
@@ -180,7 +188,9 @@ class BackgroundRun:
         self.track()
         os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait(timeout=60)
-        own_files = str(self.deployment.data_dir.parent)
+        # The run's own root: a local folder, or a store root's unique prefix (Spark's command line
+        # names it as s3a://bucket/prefix/...).
+        own_files = getattr(self.deployment.data_dir, "prefix", None) or str(self.deployment.data_dir.parent)
         time.sleep(1)  # what the group kill reached is on its way out
         escaped = _alive(self.seen | _mentioning(own_files))
         for pid in escaped:
@@ -904,6 +914,172 @@ def test_cassandra_stopped_in_the_middle_of_load_cassandra(
     final = runs(dep)[-1]
     assert final["status"] == "success" and final["cassandra_status"] == "loaded"
     assert cassandra_contents(cassandra_keyspace) == curated_as_cassandra(dep, day, final["run_id"])
+
+
+# -- 5. Both roots on the store (issue 24): killed in daily_outputs and in the quarantine's publish ------
+#
+# Marked `cassandra` (every sink is checked, Cassandra's too), so CI's `.ci/run` runs these two with the
+# fault suite's other Cassandra case. Each compares with test_dag_end_to_end's expectations of the
+# hand-made day (what an uninterrupted run on the store leaves, tested there), not with `reference`:
+# that would add an uninterrupted local run to CI for nothing the expectations do not say.
+
+QUARANTINE = f"quarantine/user_events/date={DATE}"
+
+
+def store_deployment(postgres, home: Path, base: Path, s3_server, keyspace) -> Deployment:
+    """A deployment with both roots under a prefix of its own on the session's store, the day's drop
+    put there by the test's own client, and every sink configured."""
+    import uuid
+
+    dep = new_deployment(postgres, home, base)
+    prefix = f"faults-{uuid.uuid4().hex[:10]}"
+    dep.data_dir = StoreRoot(s3_server, f"{prefix}/data")
+    dep.drop_dir = StoreRoot(s3_server, f"{prefix}/drops")
+    put_store_drop(dep.drop_dir)
+    dep.connections["aws_default"] = s3_server.connection_json()
+    dep.cassandra_url = keyspace.url
+    return dep
+
+
+def through(dep: Deployment, proxy: HttpHoldProxy) -> None:
+    """Point the deployment's `aws_default` (Airflow's side and Spark's S3A) at `proxy`."""
+    connection = json.loads(dep.data_dir.server.connection_json())
+    connection["extra"]["endpoint_url"] = f"http://{proxy.address}"
+    dep.connections["aws_default"] = json.dumps(connection)
+
+
+def quarantine_runs(root: StoreRoot) -> set[str]:
+    """The run keys of every `run=K/` prefix in the date's quarantine folder (the test's own listing)."""
+    return {k.split("/")[0].removeprefix("run=") for k in root.keys(QUARANTINE) if k.startswith("run=")}
+
+
+def assert_store_day_exact(dep: Deployment, keyspace) -> str:
+    """Every sink and the quarantine (through its pointer) as an uninterrupted run leaves them, the run
+    recorded as one; the date's quarantine folder holds only the pointer and the last run's prefix.
+    Returns the published run key."""
+    assert_exact_outputs(dep)
+    assert cassandra_contents(keyspace) == EXPECTED_CASSANDRA
+    final = runs(dep)[-1]
+    assert final["status"] == "success" and final["cassandra_status"] == "loaded"
+    counts = ("rows_read", "rows_kept", "rows_rejected", "orphan_user")
+    assert {k: final[k] for k in counts} == {k: ds.EXPECTED_REPORT[k] for k in counts}
+    assert final["rejected_by_reason"] == ds.EXPECTED_REPORT["rejected"]
+    written = final["rows_written"]
+    assert written["daily_user_stats"] == 3
+    assert {k: v for k, v in written["cassandra"].items() if not k.endswith("_deleted")} == CASSANDRA_WRITTEN
+    assert final["validation_success"] is True
+    published = assert_quarantine_published(dep.data_dir)  # rows exact, folder = pointer + one run
+    assert published == run_key(final["run_id"])
+    report = json.loads(dep.data_dir.read(f"staging/date={DATE}/run={published}/ingest_report.json"))
+    assert {k: report[k] for k in ds.EXPECTED_REPORT} == ds.EXPECTED_REPORT
+    return published
+
+
+@pytest.mark.cassandra
+def test_on_the_store_a_run_killed_in_daily_outputs_then_run_again_is_exact(
+    postgres, fault_home, tmp_path, s3_server, cassandra_keyspace
+):
+    """SIGKILL while the Spark job writes the run's prefixes through S3A; the rerun publishes its own
+    quarantine and deletes the killed run's, every sink exact."""
+    dep = store_deployment(postgres, fault_home, tmp_path, s3_server, cassandra_keyspace)
+    root = dep.data_dir
+    run = BackgroundRun(dep, DATE, tmp_path / "killed.log")
+
+    def spark_writing() -> bool:  # the job has written into the run's quarantine prefix (S3A)
+        return bool(_jvms(run.seen)) and any(k.startswith("run=") for k in root.keys(QUARANTINE))
+
+    try:
+        run.wait_until(spark_writing, "the Spark job writing the quarantine to the store")
+    finally:
+        run.kill()  # also when the wait failed: nothing of the run outlives the test
+    killed_at = time.monotonic()
+    assert "end task task_id=daily_outputs" not in run.text, "the kill landed after daily_outputs"
+    wait_no_backends(dep)
+    [record] = runs(dep)
+    assert record["status"] == "running"
+    killed = run_key(record["run_id"])
+    assert task_states(dep, record["run_id"])["daily_outputs"] in ("running", "up_for_retry")
+    # What the kill left: no pointer (a reader sees no quarantine), nothing loaded, the run's own
+    # prefixes on the store.
+    assert "_PUBLISHED.json" not in root.keys(QUARANTINE)
+    assert quarantine_runs(root) == {killed}
+    unfinished = [
+        t for t in OUTPUT_TABLES if "_SUCCESS" not in root.keys(f"curated/{t}/date={DATE}/run={killed}")
+    ]
+    assert unfinished, "the Spark job had finished: the kill did not land in the middle of it"
+    assert daily_user_stats(dep) == []
+
+    result = dep.trigger({"date": DATE})
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-6000:]
+    timed("store: rerun after a kill in daily_outputs", time.monotonic() - killed_at)
+    published = assert_store_day_exact(dep, cassandra_keyspace)
+    assert published != killed and quarantine_runs(root) == {published}
+
+
+@pytest.mark.cassandra
+def test_on_the_store_runs_killed_before_and_after_the_pointer_put_then_run_again_are_exact(
+    postgres, fault_home, tmp_path, s3_server, cassandra_keyspace
+):
+    """The quarantine's publish (check_ingest) killed at its two cut points. The store is reached
+    through a proxy that holds the task at one request, in a real socket call, until the SIGKILL:
+    (a) the pointer's PUT, which never reaches the store: the run's prefix is complete, unpublished;
+    (b) the request after the pointer's PUT (the listing before the other prefixes are deleted): a
+    reader already sees only that run's files. A last run, held a moment at its pointer's PUT (a reader
+    still sees the published run's files, whole), is exact and leaves only its own prefix."""
+    dep = store_deployment(postgres, fault_home, tmp_path, s3_server, cassandra_keyspace)
+    root = dep.data_dir
+    target = ("127.0.0.1", int(s3_server.endpoint.rsplit(":", 1)[1]))
+    pointer_put = (b"PUT ", root.prefix.encode(), b"/_PUBLISHED.json")
+    keys = []
+    for name, let_through in (("before_put", False), ("after_put", True)):
+        proxy = HttpHoldProxy(target, pointer_put, let_through).start()
+        through(dep, proxy)
+        run = BackgroundRun(dep, DATE, tmp_path / f"{name}.log")
+        try:
+            run.wait_until(proxy.holding.is_set, f"check_ingest held {name.replace('_', ' ')}")
+            assert "[DAG TEST] starting task_id=check_ingest" in run.output()
+            key = run_key(running_record(dep)["run_id"])
+            state = (set(root.keys(f"{QUARANTINE}/run={key}")), quarantine_runs(root))
+            on_store = "_PUBLISHED.json" in root.keys(QUARANTINE)
+        finally:
+            run.kill()  # also when a check failed: nothing of the run outlives the test
+            proxy.stop()
+        assert "end task task_id=check_ingest" not in run.text
+        own, prefixes = state
+        assert "_SUCCESS" in own and any(n.startswith("part-") for n in own), own  # complete
+        assert prefixes == {*keys, key}, prefixes  # every killed run's prefix is still there
+        if let_through:  # (b): the pointer names this run only; a reader sees its files, exact
+            pointer, rows = store_quarantine(root)
+            assert on_store and pointer["run"] == key and rows == EXPECTED_QUARANTINE
+            assert all(f["name"].startswith(f"run={key}/") for f in pointer["files"])
+        else:  # (a): nothing published, a reader sees no quarantine
+            assert not on_store and "_PUBLISHED.json" not in root.keys(QUARANTINE)
+        keys.append(key)
+    wait_no_backends(dep)
+    assert daily_user_stats(dep) == []
+
+    # The last run, held once at its pointer's PUT (then let go): while it publishes, a reader still
+    # sees exactly the published run's rows (its files untouched), beside two unpublished prefixes.
+    killed_at = time.monotonic()
+    proxy = HttpHoldProxy(target, pointer_put, let_through=False).start()
+    through(dep, proxy)
+    last = BackgroundRun(dep, DATE, tmp_path / "rerun.log")
+    try:
+        last.wait_until(proxy.holding.is_set, "the last run at its pointer's PUT")
+        pointer, rows = store_quarantine(root)
+        assert pointer["run"] == keys[1] and rows == EXPECTED_QUARANTINE
+        assert len(quarantine_runs(root)) == 3
+        proxy.release()
+        code = last.finish()
+    finally:
+        if last.proc.poll() is None:  # a check failed: the run must not outlive the test
+            last.kill()
+        proxy.stop()
+    assert code == 0, last.text[-6000:]
+    timed("store: rerun after kills before and after the pointer's PUT", time.monotonic() - killed_at)
+    published = assert_store_day_exact(dep, cassandra_keyspace)
+    assert published not in keys and quarantine_runs(root) == {published}
+    assert [r["status"] for r in runs(dep)] == ["running", "running", "success"]
 
 
 @pytest.fixture(scope="module", autouse=True)
