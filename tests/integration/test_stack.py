@@ -385,7 +385,7 @@ def test_a_gate_failing_day_fires_in_alertmanager_and_is_mailed_once(stack):
             row.first.wait_for(timeout=30_000)
             failed = page.locator('svg.chart[aria-label="Validation outcome"] rect.outcome.failed')
             assert failed.count() >= 1, page.locator("svg.chart").all_inner_texts()[-1]
-            assert day in failed.first.locator("title").text_content()
+            assert day in failed.first.get_attribute("data-tip")  # ui.js turns each <title> into data-tip
             page.screenshot(path=str(SCREENSHOTS / "stack_monitoring.png"), full_page=True)
     finally:
         controller.stop()
