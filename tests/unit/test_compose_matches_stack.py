@@ -112,19 +112,24 @@ def test_the_same_variables_and_settings(compose, stack):
     assert ours["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("postgresql")  # never SQLite
 
 
-def test_the_same_cassandra_release_and_heap(compose, stack):
-    """Compose's image is the release scripts/cassandra.sh resolves from Maven, with the node's heap."""
+def pinned_version(server: str, artifact: str) -> str:
+    """The version of `artifact` that scripts/<server>/pom.xml pins (what the scripts resolve)."""
     import xml.etree.ElementTree as ET
 
-    pom = ET.parse(REPO / "scripts" / "cassandra_server" / "pom.xml").getroot()
     ns = {"m": "http://maven.apache.org/POM/4.0.0"}
+    pom = ET.parse(REPO / "scripts" / server / "pom.xml").getroot()
     [dep] = [
         d
         for d in pom.iterfind(".//m:dependency", ns)
-        if d.findtext("m:artifactId", namespaces=ns) == "cassandra-all"
+        if d.findtext("m:artifactId", namespaces=ns) == artifact
     ]
+    return dep.findtext("m:version", namespaces=ns)
+
+
+def test_the_same_cassandra_release_and_heap(compose, stack):
+    """Compose's image is the release scripts/cassandra.sh resolves from Maven, with the node's heap."""
     service = compose["services"]["cassandra"]
-    assert service["image"] == f"cassandra:{dep.findtext('m:version', namespaces=ns)}"
+    assert service["image"] == f"cassandra:{pinned_version('cassandra_server', 'cassandra-all')}"
     assert service["environment"]["MAX_HEAP_SIZE"] == stack.cassandra_node().heap
     assert stack.connections()["cassandra_default"]["port"] == stack.cassandra_port
 
@@ -159,22 +164,13 @@ def test_airflow_is_sized_to_the_machine_not_to_its_default_of_32(compose, stack
     )
 
 
-def test_the_same_object_store(compose, stack, tmp_path):
+def test_the_same_object_store(compose, stack):
     """Compose's S3 service is the S3Proxy release scripts/s3.sh runs, on the stack's port, with the
     bucket the stack's roots use; ETL_STACK_ROOTS=store puts both roots in it."""
-    import xml.etree.ElementTree as ET
-
     from stack_config import STORE_BUCKET
 
-    pom = ET.parse(REPO / "scripts" / "s3_server" / "pom.xml").getroot()
-    ns = {"m": "http://maven.apache.org/POM/4.0.0"}
-    [dep] = [
-        d
-        for d in pom.iterfind(".//m:dependency", ns)
-        if d.findtext("m:artifactId", namespaces=ns) == "s3proxy"
-    ]
     service = compose["services"]["s3"]
-    assert service["image"] == f"andrewgaul/s3proxy:s3proxy-{dep.findtext('m:version', namespaces=ns)}"
+    assert service["image"] == f"andrewgaul/s3proxy:s3proxy-{pinned_version('s3_server', 's3proxy')}"
     assert service["environment"]["S3PROXY_ENDPOINT"] == f"http://0.0.0.0:{stack.s3_port}"
     assert service["environment"]["JCLOUDS_PROVIDER"] == "filesystem"  # as scripts/s3_server.py runs it
     assert f"create_bucket('{STORE_BUCKET}')" in " ".join(compose["services"]["airflow-init"]["command"])
