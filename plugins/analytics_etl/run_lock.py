@@ -35,18 +35,12 @@ class RunBusy(RuntimeError):
     """A run's files stayed locked by a live writer for longer than the erasure may wait."""
 
 
-def _on_store(path: Any) -> bool:
-    from analytics_etl.storage import OBJECT_SCHEMES, is_object_store
-
-    return getattr(path, "protocol", None) in OBJECT_SCHEMES or is_object_store(str(path))
-
-
 def location(path: Any) -> str:
     """A path as the text its lock is keyed by: `s3a://bucket/key` on a store (an `ObjectStoragePath`,
     its text `s3://<conn id>@bucket/key`, an `s3://` or `s3a://` URL alike), absolute locally."""
-    from analytics_etl.storage import spark_url
+    from analytics_etl.storage import on_store, spark_url
 
-    if not _on_store(path):
+    if not on_store(path):
         return os.path.abspath(str(path))
     if isinstance(path, str) and "@" in path.split("/", 3)[2]:  # str() of an ObjectStoragePath
         scheme, _, rest = path.partition("://")
@@ -87,19 +81,25 @@ def holders(conn: Any, key: int) -> list[str]:
 
 
 @contextmanager
-def writing(staging: Any) -> Iterator[None]:
-    """Held (shared) by a task while it writes the files of the run whose staging location is `staging`.
+def _held(namespace: str, folder: Any, role: str, statement: str) -> Iterator[None]:
+    """The lock of `folder` in `namespace`, waited for, held until the block ends. A local folder is
+    created first, as it always was (the tasks write into it next)."""
+    from analytics_etl.storage import on_store
 
-    A local staging folder is created first, as it always was (the tasks write into it next)."""
-    if not _on_store(staging):
-        Path(staging).mkdir(parents=True, exist_ok=True)
-    key = lock_key(RUN_NAMESPACE, staging)
-    conn = _connect("writer")
+    if not on_store(folder):
+        Path(folder).mkdir(parents=True, exist_ok=True)
+    key = lock_key(namespace, folder)
+    conn = _connect(role)
     try:
-        _run(conn, "lock_shared", key=key)
+        _run(conn, statement, key=key)
         yield
     finally:
         conn.close()  # ends the session, which releases its locks (no unlock that could fail the task)
+
+
+def writing(staging: Any) -> Any:
+    """Held (shared) by a task while it writes the files of the run whose staging location is `staging`."""
+    return _held(RUN_NAMESPACE, staging, "writer", "lock_shared")
 
 
 @contextmanager
@@ -131,16 +131,7 @@ def no_writer(stagings: Sequence[Any], timeout: float, poll: float = 0.5) -> Ite
         conn.close()
 
 
-@contextmanager
-def site_lock(site_dir: Any) -> Iterator[None]:
+def site_lock(site_dir: Any) -> Any:
     """Serialise the rebuilds of the shared data docs site (its index and static files) across processes
-    and hosts; waits as long as a rebuild takes. A local site folder is created first, as before."""
-    if not _on_store(site_dir):
-        Path(site_dir).mkdir(parents=True, exist_ok=True)
-    key = lock_key(SITE_NAMESPACE, site_dir)
-    conn = _connect("data docs")
-    try:
-        _run(conn, "lock", key=key)
-        yield
-    finally:
-        conn.close()
+    and hosts; waits as long as a rebuild takes."""
+    return _held(SITE_NAMESPACE, site_dir, "data docs", "lock")
