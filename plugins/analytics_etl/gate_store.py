@@ -25,7 +25,7 @@ from typing import Any
 
 from analytics_etl.paths import OUTPUT_TABLES, RunPaths
 from analytics_etl.quality import GateResult, run_gate
-from analytics_etl.storage import as_text
+from analytics_etl.storage import as_text, upload
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ def _upload_written(source: Path, target: Any, since: float) -> int:
             continue
         if relative.startswith(STATIC) and remote.exists() and remote.stat().st_size == local.stat().st_size:
             continue
-        target.fs.put_file(str(local), remote.path)
+        upload(local, remote)
         count += 1
     return count
 
