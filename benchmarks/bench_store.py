@@ -50,6 +50,18 @@ class BenchStore:
         if self.started_here:
             self.store.stop()
 
+    def written_bytes(self) -> int | None:
+        """What the store's process has written to its disk so far (`write_bytes` of /proc/<pid>/io,
+        counted as pages are dirtied, threads included): every PUT, multipart part and server-side
+        COPY lands there, so the difference over a run is the bytes the run made the store write.
+        None when the process or the counter cannot be read (not Linux, another user's process)."""
+        pid = self.store.pid()
+        try:
+            fields = dict(line.split(": ") for line in Path(f"/proc/{pid}/io").read_text().splitlines())
+            return int(fields["write_bytes"])
+        except (OSError, KeyError, ValueError):
+            return None
+
     def url(self, key: str) -> str:
         return f"s3://{BUCKET}/{key}"
 

@@ -567,6 +567,11 @@ def print_report(fig: dict[str, Any]) -> None:
         for name, size in d["peak_bytes_written"].items():
             print(f"  {name:<28} peak +{size / MB:,.1f} MB")
         print("  left: " + ", ".join(f"{k} {v / MB:,.1f} MB" for k, v in d["run_bytes_left"].items()))
+        if "store_bytes_written" in d:
+            print(
+                f"  the store wrote {d['store_bytes_written'] / MB:,.1f} MB to its disk during the run"
+                " (PUTs, multipart parts, copies)"
+            )
     if fig["checks"]["ok"]:
         print(f"  every count matches ({sum(1 for _ in fig['checks']['counts'])} figures)")
         step(f"ratio platform Spark time / DuckDB time: {fig['ratio_spark_to_reference']}")
@@ -692,12 +697,16 @@ def _measure(args: argparse.Namespace, store: BenchStore | None) -> dict[str, An
     out = args.out or args.work_dir / "results" / f"day-{args.events}-{stamp}.json"
     disk = DiskPeaks({"data root": data_dir, "local temporary files": scratch / "tmp",
                       "Spark local dirs": scratch / "spark"})  # fmt: skip
+    store_written = store.written_bytes() if store is not None else None
     disk.start()
     try:
         dag = run_dag(args, env, out.with_suffix(".log"))
     finally:
         disk.stop.set()
         disk.join()
+    if store_written is not None:
+        after = store.written_bytes()
+        store_written = None if after is None else after - store_written
     run, tasks = task_instances(home, dag["launched"])
     attribute(tasks, dag["samples"])
     record = run_record(analytics_dsn, run["run_id"], args.date)
@@ -713,6 +722,8 @@ def _measure(args: argparse.Namespace, store: BenchStore | None) -> dict[str, An
     fig = figures(args, day, dag, run, tasks, record, ref, checks)
     fig["disk"] = {"roots": args.roots, "peak_bytes_written": disk.peaks,
                    "run_bytes_left": run_bytes(data_dir, args.date, run["run_id"])}  # fmt: skip
+    if store_written is not None:
+        fig["disk"]["store_bytes_written"] = store_written
     if args.cassandra_host:
         step("load_cassandra against raw concurrent inserts of the same rows, same server")
         fig["cassandra_load"] = cassandra_against_raw(args, run["run_id"], tasks)

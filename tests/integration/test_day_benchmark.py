@@ -127,6 +127,9 @@ def test_with_both_roots_in_a_store_the_day_checks_out_and_its_bytes_are_counted
     assert disk["run_bytes_left"]["quarantine"] > 0 and disk["run_bytes_left"]["curated"] > 0
     assert disk["peak_bytes_written"]["data root"] > 0
     assert disk["peak_bytes_written"]["local temporary files"] > 0  # the ingest's scratch stays local
+    # The store's own disk writes cover at least what the run left in it (plus what it deleted).
+    left = sum(disk["run_bytes_left"].values())
+    assert disk["store_bytes_written"] >= left > 0
     data = work / "s3" / "data" / "bench" / "data"
     key = run_key(fig["platform"]["run"]["run_id"])
     assert not [p for p in (data / "staging").rglob("*") if p.is_file()], "the run's staging stayed"
