@@ -28,9 +28,10 @@ PRODUCER, CONSUMER = "daily_analytics_etl", "daily_user_stats_consumer"
 
 
 def run(env: dict[str, str], *command: str) -> str:
+    """The command's standard output; it must succeed."""
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    return done.stdout + done.stderr
+    return done.stdout
 
 
 def python(env: dict[str, str], script: str, *args: str) -> object:
