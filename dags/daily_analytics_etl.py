@@ -20,7 +20,7 @@ Every step is recorded in `etl_runs` of `analytics_postgres`.
 
 Trigger a day so that the run is keyed, and listed, by it: in the trigger form, the day in
 **Partition Key** (under *Advanced Options*; the `date` picker can stay empty); through the REST API,
-`{"partition_key": "2024-01-15"}`; from the CLI, a one-day backfill,
+`{"logical_date": null, "partition_key": "2024-01-15"}`; from the CLI, a one-day backfill,
 `airflow backfill create --dag-id daily_analytics_etl --from-date 2024-01-15 --to-date 2024-01-15 --reprocess-behavior completed`.
 `airflow dags trigger daily_analytics_etl --conf '{"date": "2024-01-15"}'` and the `date` picker alone
 process the day as well, but Airflow 3.3 gives such a run no partition key (docs/decisions.md).
