@@ -18,8 +18,13 @@ Every night at 02:00 UTC, processes the previous UTC day D (contract: `shared/CO
 
 Every step is recorded in `etl_runs` of `analytics_postgres`.
 
-Trigger a day: `airflow dags trigger daily_analytics_etl --conf '{"date": "2024-01-15"}'`;
-backfill: `airflow backfill create --dag-id daily_analytics_etl --from-date A --to-date B` (days A .. B,
+Trigger a day so that the run is keyed, and listed, by it: in the trigger form, the day in
+**Partition Key** (under *Advanced Options*; the `date` picker can stay empty); through the REST API,
+`{"logical_date": null, "partition_key": "2024-01-15"}`; from the CLI, a one-day backfill,
+`airflow backfill create --dag-id daily_analytics_etl --from-date 2024-01-15 --to-date 2024-01-15 --reprocess-behavior completed`.
+`airflow dags trigger daily_analytics_etl --conf '{"date": "2024-01-15"}'` and the `date` picker alone
+process the day as well, but Airflow 3.3 gives such a run no partition key (docs/decisions.md).
+Backfill: `airflow backfill create --dag-id daily_analytics_etl --from-date A --to-date B` (days A .. B,
 each run keyed and named by its day).
 """
 
@@ -86,7 +91,11 @@ def spark_job(task_id: str, py_files, error_file, sized_by, run_staging, **optio
             type=["null", "string"],
             format="date",
             title="Date to process",
-            description="A UTC calendar day YYYY-MM-DD; empty for the schedule's day (the previous day).",
+            description=(
+                "A UTC calendar day YYYY-MM-DD; empty for the schedule's day (the previous day), or for"
+                " the day typed in Partition Key under Advanced Options, which also lists the run by its"
+                " day (the date alone does not)."
+            ),
         )
     },
 )

@@ -9,8 +9,10 @@ interval: the day is the key.
 The run for day D is released at 02:00 on D+1 (`cutoff` after the day ends: the two hours let late
 writers of the source and the drops finish). `airflow backfill create --from-date A --to-date B`
 processes A .. B, each day exactly once, days not yet over excepted. A manual run carries a key
-when given one (REST API / UI `partition_key`); `resolve_run` takes its day from the key, the `date`
-conf or, lacking both, the last complete day (analytics_etl.dates).
+only when given one (the trigger form's Partition Key, the REST API's `partition_key`): Airflow 3.3
+hands a timetable neither the conf nor the key of a manual trigger, so a run given only a `date` stays
+unkeyed (docs/decisions.md). `resolve_run` takes its day from the `date` conf, the key or, lacking
+both, the last complete day (analytics_etl.dates).
 
 It is registered by `plugins/analytics_etl_plugin.py` so that the scheduler can deserialize it.
 """
@@ -119,7 +121,8 @@ class DailyAfterCutoffTimetable(CronDataIntervalTimetable):
 
     def generate_run_id(self, *, run_type: Any, run_after: Any, data_interval: Any, **extra: Any) -> str:
         """`scheduled__2024-01-15__<created>`: the day first, so the runs list reads by day (a
-        backfill that reprocesses a day creates a second run of it, hence the creation time)."""
+        backfill that reprocesses a day creates a second run of it, hence the creation time).
+        Airflow passes the key for scheduled and backfill runs only: a manual run's id is its time."""
         key = extra.get("partition_key")
         if not key:
             return super().generate_run_id(
