@@ -37,6 +37,11 @@ BINARIES = {"pushgateway": "prometheus-pushgateway", "prometheus": "prometheus",
             "alertmanager": "prometheus-alertmanager"}  # fmt: skip
 MAIL_RECEIVER = "etl-mail"
 SILENT_RECEIVER = "mailed-by-airflow"  # shown in Alertmanager, mailed by nobody
+# A warning of monitoring/alerts.yml holds for a day after its date's push, then resolves. Repeating
+# only after three days, a firing warning is mailed once: a rerun of the date is a new alert (new
+# mail). Under Alertmanager's notification log retention (--data.retention, 120h by default): a
+# longer interval would outlive the log's record of the mail and repeat it anyway.
+REPEAT_INTERVAL = "72h"
 
 
 def prometheus_config(pushgateway: str, alertmanager: str, spark_master: str | None, spark_workers: list[str],
@@ -91,7 +96,7 @@ def alertmanager_config(smtp: dict | None, recipients: list[str]) -> dict:
             "group_by": ["alertname", "job", "date"],
             "group_wait": "30s",
             "group_interval": "5m",
-            "repeat_interval": "24h",
+            "repeat_interval": REPEAT_INTERVAL,
             # A failed run, a failed gate, a day not loaded by etl_deadline: Airflow's own alerts mail
             # them (docs/alerts.md); a second mail would say the same thing later.
             "routes": [{"matchers": ['mailed_by="airflow"'], "receiver": SILENT_RECEIVER}],
@@ -112,7 +117,7 @@ def alertmanager_config(smtp: dict | None, recipients: list[str]) -> dict:
 def argv(name: str, root: Path, port: int) -> list[str]:
     """The command line of one server, its data and configuration under `root`, on 127.0.0.1:port."""
     listen = f"--web.listen-address=127.0.0.1:{port}"
-    if name == "pushgateway":  # groups survive a restart: a date's figures stay until its next run
+    if name == "pushgateway":  # groups survive a restart; each push prunes those past etl_metrics_keep_days
         return [BINARIES[name], listen, f"--persistence.file={root / 'pushgateway.db'}"]
     if name == "prometheus":
         return [BINARIES[name], listen, f"--config.file={root / 'prometheus.yml'}",

@@ -4,6 +4,7 @@ exposition text, and the write-latency histogram."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
 
 import pytest
 
@@ -113,3 +114,91 @@ def test_the_daily_dags_tasks_keep_their_timing_besides_recording_their_failure(
     assert args["on_failure_callback"] == [DEFAULT_ARGS["on_failure_callback"], timing_on_failure]
     assert args["on_success_callback"] is timing_on_success
     assert "on_success_callback" not in DEFAULT_ARGS  # the other DAGs keep nothing
+
+
+def test_a_record_without_a_rejected_count_leaves_the_ratio_out():
+    record = {**RECORD, "rows_rejected": None}
+    got = samples(run_families(RunFigures(record, reasons=REASONS)))
+    assert ("etl_reject_ratio", ()) not in got
+    assert got[("etl_events_read_total", ())] == 16  # the rest of the figures are still there
+    empty = samples(run_families(RunFigures({**RECORD, "rows_read": 0, "rows_rejected": None})))
+    assert empty[("etl_reject_ratio", ())] == 0
+
+
+# -- the push without a connection, and the pruning's choice -----------------------------------------------
+@pytest.fixture
+def push_log():
+    """The records of the push module's logger, kept by a handler of its own: Airflow's logging setup,
+    done on its first import, replaces the root handlers pytest's caplog relies on."""
+    from analytics_etl.metrics import push as gateway_push
+
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.INFO)
+    handler.emit = records.append
+    logger = logging.getLogger(gateway_push.__name__)
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    yield records
+    logger.removeHandler(handler)
+    logger.setLevel(level)
+
+
+def test_without_the_connection_the_figures_are_logged_and_nothing_is_pushed_or_pruned(monkeypatch, push_log):
+    """The absent path of the run-end push: no exception, no request, the figures in the log at INFO
+    (publish_run_metrics would swallow an exception as a warning, so this is where a break shows)."""
+    from analytics_etl.metrics.push import publish
+
+    monkeypatch.delenv("AIRFLOW_CONN_PROMETHEUS_PUSHGATEWAY", raising=False)
+    body = render(run_families(RunFigures(RECORD, reasons=REASONS)))
+    assert publish(body, "2024-01-15", 90) is False
+    assert [(r.levelno, r.getMessage()) for r in push_log] == [
+        (logging.INFO, f"no prometheus_pushgateway connection: metrics not pushed; they were:\n{body}")
+    ]
+
+
+def group(
+    date: str, pushed: float, success: bool = True, job: str = "daily_analytics_etl", **more: str
+) -> dict:
+    """A group as the Pushgateway's /api/v1/metrics lists it (the fields the pruning reads)."""
+    found = {"labels": {"job": job, "date": date, **more}, "last_push_successful": True,
+             "push_time_seconds": {"type": "GAUGE", "metrics": [{"labels": {}, "value": repr(pushed)}]}}  # fmt: skip
+    if success:
+        found["etl_last_success_timestamp_seconds"] = {"type": "GAUGE", "metrics": []}
+    return found
+
+
+def test_the_pruning_deletes_this_jobs_old_groups_but_the_newest_loaded_date():
+    from analytics_etl.metrics.push import stale_dates
+
+    now, day = 100 * 86400.0, 86400
+    groups = [
+        group("2024-01-01", now - 40 * day),  # old: pruned
+        group("2024-01-03", now - 36 * day, success=False),  # old, never loaded: pruned
+        group("2024-01-02", now - 39 * day),  # the newest date loaded: the deadline rule reads it
+        group("2023-12-01", now - 2 * day, success=False),  # a recent backfill of an old date: kept
+        group("2024-01-01", now - 99 * day, job="another_job"),  # not ours
+        group("2024-01-01", now - 99 * day, instance="x"),  # a grouping this job never pushes
+        {"labels": {"job": "daily_analytics_etl", "date": "2024-01-04"}, "last_push_successful": False},
+    ]
+    assert stale_dates(groups, 35, now) == ["2024-01-01", "2024-01-03"]
+    assert stale_dates(groups, 36, now) == ["2024-01-01"]  # exactly 36 days old is not older than 36
+    assert stale_dates([], 35, now) == []
+
+
+@pytest.mark.parametrize(
+    ("raw", "days"), [(None, 90), ("35", 35), (" 7 ", 7), ("0", None), ("a month", None)]
+)
+def test_the_days_groups_are_kept_default_to_the_dashboards_window_and_a_bad_value_prunes_nothing(
+    monkeypatch, push_log, raw, days
+):
+    from analytics_etl.metrics.push import keep_days
+
+    if raw is None:
+        monkeypatch.delenv("AIRFLOW_VAR_ETL_METRICS_KEEP_DAYS", raising=False)
+    else:
+        monkeypatch.setenv("AIRFLOW_VAR_ETL_METRICS_KEEP_DAYS", raw)
+    assert keep_days() == days
+    warned = [r.getMessage() for r in push_log if r.levelno == logging.WARNING]
+    assert warned == ([] if days else [f"etl_metrics_keep_days must be a whole number of days of at least 1, "
+                                       f"got {raw!r}: no group pruned"])  # fmt: skip

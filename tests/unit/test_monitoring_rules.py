@@ -92,3 +92,34 @@ def test_compose_runs_the_releases_the_stack_runs_with_the_rendered_configuratio
              "--spark-worker", "spark-worker-2:8081", "--rules", "/etc/prometheus/alerts.yml"])  # fmt: skip
     for name in ("prometheus.yml", "alertmanager.yml"):
         assert (REPO / "monitoring" / "compose" / name).read_text() == (tmp_path / name).read_text(), name
+
+
+def seconds(duration: str) -> int:
+    """An Alertmanager duration such as `30s`, `5m`, `72h`."""
+    return sum(
+        int(n) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[u]
+        for n, u in re.findall(r"(\d+)([smhd])", duration)
+    )
+
+
+def test_each_warning_holds_a_day_after_its_push_and_is_mailed_once():
+    """Every warning is about the run that pushed it (a day after its group's push_time_seconds), so it
+    resolves before Alertmanager's repeat_interval could mail it again, and that interval stays under
+    the notification log's retention (Alertmanager's --data.retention, 120h by default), past which it
+    would forget the mail and send it again."""
+    rules = yaml.safe_load(RULES.read_text())["groups"][0]["rules"]
+    warnings = [r for r in rules if r["labels"]["severity"] == "warning"]
+    assert {r["alert"] for r in warnings} == {"EtlRejectRatioNearLimit", "EtlSparkProcessingSlow",
+                                              "EtlSparkBatchFailed", "EtlCassandraWriteLatencyHigh"}  # fmt: skip
+    windows = set()
+    for rule in warnings:
+        found = re.search(r"and on \(job, date\) \(time\(\) - push_time_seconds < (\d+)\)\s*$", rule["expr"])
+        assert found, rule["alert"]
+        windows.add(int(found.group(1)))
+    assert windows == {86400}
+    route = ms.alertmanager_config(None, [])["route"]
+    assert route["receiver"] == ms.MAIL_RECEIVER and "mailed_by" not in str(warnings)
+    latest_mail = seconds(route["group_wait"]) + seconds(route["group_interval"])  # from the alert's start
+    assert 86400 + latest_mail < seconds(route["repeat_interval"]) < seconds("120h")
+    help_text = run(ms.BINARIES["alertmanager"], "--help")
+    assert re.search(r"--data\.retention=120h", help_text.stdout + help_text.stderr)

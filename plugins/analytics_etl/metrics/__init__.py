@@ -3,7 +3,7 @@
   exposition  Prometheus's text format, rendered by hand (no client library in the pinned environment)
   figures     a run's figures -> metric families: names, units, labels (pure, unit-tested)
   latency     the Cassandra load's write latency histogram, timed by the sink's own session
-  push        the `prometheus_pushgateway` connection and the PUT of the date's group
+  push        the `prometheus_pushgateway` connection, the PUT of the date's group, the pruning of old ones
   callbacks   task timings kept as XCom; the DAG-level callback that pushes when the run ends
 
 The alert rules on these metrics, and Prometheus's and Alertmanager's configurations, are in

@@ -6,8 +6,8 @@
   the times of a run's tasks without database access.
 - `publish_run_metrics` is a DAG-level callback, on success and on failure: it runs once, when the run
   has ended (in the DAG processor; in line under `airflow dags test`), reads the run's `etl_runs` row,
-  the XComs and the gate's result, and pushes one group. It never raises: metrics must never fail or
-  delay the run's alert.
+  the XComs and the gate's result, pushes one group and prunes the gateway's old ones. It never
+  raises: metrics must never fail or delay the run's alert.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any
 
 from analytics_etl.metrics.exposition import render
 from analytics_etl.metrics.figures import SPARK_TASK, RunFigures, run_families
-from analytics_etl.metrics.push import push
+from analytics_etl.metrics.push import keep_days, publish
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +101,7 @@ def _publish(context: Any) -> None:
         expectations=expectation_counts(record.get("validation_result")),
         **_settings(),
     )
-    push(render(run_families(figures)), run["date"])
+    publish(render(run_families(figures)), run["date"], keep_days())
 
 
 def read_record(run_id: str, date: str) -> dict[str, Any] | None:

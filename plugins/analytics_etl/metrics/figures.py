@@ -91,7 +91,12 @@ def _ingest_families(figures: RunFigures) -> list[Family]:
         rejected = dict.fromkeys(figures.reasons, 0) | dict(r["rejected_by_reason"] or {})
         for reason, count in sorted(rejected.items()):
             counted.add(count, reason=reason)
-    ratio = r["rows_rejected"] / read if read else (0.0 if read == 0 else None)
+    rejected_rows = r.get("rows_rejected")
+    # A record with rows read but no rejected count has no ratio to tell: left out, not guessed.
+    if read == 0:
+        ratio = 0.0
+    else:
+        ratio = rejected_rows / read if read is not None and rejected_rows is not None else None
     families = [
         _counter("etl_events_read_total", "Event rows read from the day's drop.", read),
         _counter("etl_events_kept_total", "Event rows kept after the ingest rules.", r["rows_kept"]),
