@@ -20,7 +20,10 @@ SCREENSHOTS = REPO / ".local" / "screenshots"
 SINKS = ("daily_user_stats", "page_view_stats")
 
 
-def group(date: str, read: int, rejected: int, spark: float, success: int, gate: int, fresh: float) -> str:
+def group(
+    date: str, read: int, rejected: int, spark: float, success: int, gate: int, fresh: float,
+    limit: float = 0.05, deadline: int = 21600,
+) -> str:  # fmt: skip
     """A date's group as a run pushes it (the names of docs/monitoring.md), with a write-latency
     histogram whose p99 is 50 ms: 99 of 100 writes at or under 50 ms, the last under 100 ms."""
     day_seconds = dt.datetime.fromisoformat(f"{date}T00:00:00+00:00").timestamp()
@@ -31,13 +34,13 @@ def group(date: str, read: int, rejected: int, spark: float, success: int, gate:
         f'etl_events_rejected_total{{reason="bad_json"}} {rejected - 1}',
         'etl_events_rejected_total{reason="unknown_page"} 1',
         "# TYPE etl_reject_ratio gauge", f"etl_reject_ratio {rejected / read}",
-        "# TYPE etl_reject_ratio_limit gauge", "etl_reject_ratio_limit 0.05",
+        "# TYPE etl_reject_ratio_limit gauge", f"etl_reject_ratio_limit {limit}",
         "# TYPE etl_run_success gauge", f"etl_run_success {success}",
         "# TYPE etl_validation_success gauge", f"etl_validation_success {gate}",
         "# TYPE etl_spark_application_duration_seconds gauge", f"etl_spark_application_duration_seconds {spark}",
         "# TYPE etl_run_duration_seconds gauge", f"etl_run_duration_seconds {spark + 30}",
         "# TYPE etl_events_per_second gauge", f"etl_events_per_second {read / spark}",
-        "# TYPE etl_deadline_seconds gauge", "etl_deadline_seconds 21600",
+        "# TYPE etl_deadline_seconds gauge", f"etl_deadline_seconds {deadline}",
         "# TYPE etl_day_timestamp_seconds gauge", f"etl_day_timestamp_seconds {day_seconds}",
         *(["# TYPE etl_last_success_timestamp_seconds gauge",
            f"etl_last_success_timestamp_seconds {day_seconds + fresh}"] if success else []),
@@ -54,8 +57,9 @@ def group(date: str, read: int, rejected: int, spark: float, success: int, gate:
 
 
 # 2024-03-03 has no run: a gap. The 2nd rejects 4.5% (over 80% of the 5% limit), the 4th fails its gate.
+# The 1st was run under larger settings since changed: the thresholds drawn are the last push's.
 GROUPS = {
-    "2024-03-01": group("2024-03-01", 10_000, 100, 60.0, 1, 1, 9000),
+    "2024-03-01": group("2024-03-01", 10_000, 100, 60.0, 1, 1, 9000, limit=0.10, deadline=43200),
     "2024-03-02": group("2024-03-02", 12_000, 540, 80.0, 1, 1, 9600),
     "2024-03-04": group("2024-03-04", 11_000, 110, 70.0, 0, 0, 9300),
 }

@@ -39,18 +39,24 @@ class Panel:
     reference: tuple[str, float | str] | None = None  # a threshold: a number, or an expression's value
 
 
+def freshest(metric: str) -> str:
+    """`metric` as the latest push set it (the variable as the last run read it), not the largest any
+    kept date ever had: the same reading as the deadline rule of monitoring/alerts.yml."""
+    return f"{metric} and on (job, date) topk(1, push_time_seconds and on (job, date) {metric})"
+
+
 PANELS = (
     Panel("Events per date", [Line("read", "etl_events_read_total"), Line("kept", "etl_events_kept_total"),
                               Line("rejected", "sum by (date) (etl_events_rejected_total)")]),
     Panel("Reject ratio (error rate)", [Line("rejected / read", "etl_reject_ratio")], svg.percent,
-          ("etl_max_reject_ratio", "max(etl_reject_ratio_limit)")),
+          ("etl_max_reject_ratio", freshest("etl_reject_ratio_limit"))),
     Panel("Processing time", [Line("Spark application", "etl_spark_application_duration_seconds"),
                               Line("whole run", "etl_run_duration_seconds")], svg.duration,
           ("alert: Spark over 5 min", 300.0)),
     Panel("Throughput (events per second)", [Line("events / s", "etl_events_per_second")]),
     Panel("Cassandra write latency p99", [Line("p99", P99_LATENCY)], milliseconds, ("alert: 100 ms", 0.1)),
     Panel("Data freshness (end of the date to its load)", [Line("", "etl_data_freshness_seconds", "sink")],
-          svg.duration, ("etl_deadline", "max(etl_deadline_seconds)")),
+          svg.duration, ("etl_deadline", freshest("etl_deadline_seconds"))),
 )  # fmt: skip
 STRIPS = (("Run outcome", "etl_run_success"), ("Validation outcome", "etl_validation_success"))
 QUERIES = tuple(
