@@ -28,7 +28,6 @@ import contextlib
 import datetime as dt
 import decimal
 import json
-import logging
 import os
 import tempfile
 import threading
@@ -47,8 +46,6 @@ if TYPE_CHECKING:
         ExpectationValidationResult,
     )
     from great_expectations.data_context.data_context.abstract_data_context import AbstractDataContext
-
-log = logging.getLogger(__name__)
 
 # The versioned GX project (a file data context), next to plugins/ in the repository.
 GX_PROJECT_DIR = Path(__file__).resolve().parents[2] / "expectations" / "gx"
@@ -141,8 +138,9 @@ def run_gate(
 ) -> GateResult:
     """Validate the outputs `tables` of the run `paths` in one run of the checkpoint.
 
-    Returns the verdict; it does not raise on failed expectations (the caller does, after logging
-    `summary()`). Raises GateError when an output directory is missing or the GX project is broken.
+    Returns the verdict; it neither logs nor raises it: the caller logs `summary()` or raises with it
+    (so its paths are in the task log once, and not the local mirror's under `gate_store`). Raises
+    GateError when an output directory is missing or the GX project is broken.
     """
     started = time.monotonic()
     tables = _check_tables(tables)
@@ -170,7 +168,6 @@ def run_gate(
         elapsed_seconds=round(time.monotonic() - started, 3),
     )
     _write_json(result.result_path, _result_document(result, run_id, parameters, checkpoint_result))
-    log.info("%s", result.summary())
     return result
 
 

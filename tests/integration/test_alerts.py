@@ -122,11 +122,16 @@ def test_a_run_failing_at_the_gate_sends_exactly_one_mail(deployment, smtp):
     assert "AirflowFailException" in body
     conn = deployment.analytics()
     with conn, conn.cursor() as cur:
-        cur.execute("SELECT error FROM etl_runs WHERE run_id = %s", (run_id,))
-        [(error,)] = cur.fetchall()
+        cur.execute("SELECT error, validation_result, data_docs FROM etl_runs WHERE run_id = %s", (run_id,))
+        [(error, result_path, data_docs)] = cur.fetchall()
     conn.close()
     for text in (body, error):  # the gate's paths once each, in the record and the mail
         assert text.count("data docs: ") == 1 and text.count("result: ") == 1, text
+    # ... and in the run's log: `airflow dags test` writes every task's log to its output.
+    log = result.stdout + result.stderr
+    assert (log.count(result_path), log.count(data_docs)) == (1, 1), [
+        line for line in log.splitlines() if result_path in line or data_docs in line
+    ]
     assert f"{BASE_URL}/dags/daily_analytics_etl/runs/{quote(run_id, safe='')}" in body
 
 

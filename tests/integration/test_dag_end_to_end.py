@@ -419,6 +419,21 @@ def test_a_drop_completed_while_the_sensor_waits_lands(deployment):
     assert len(daily_user_stats(deployment)) > 0
 
 
+def test_a_passed_gate_names_its_result_and_data_docs_once_in_the_log(loaded):
+    """Issue 22, item 2: the gate's summary ends with both paths, and nothing else in the log repeats
+    them (the task logged each on its own line too, the gate logged its summary, and the operator
+    logs the task's return value). `airflow dags test` writes every task's log to its output."""
+    result = loaded.trigger({"date": DATE})
+    assert_succeeded(result)
+    [record] = runs(loaded)
+    log = result.stdout + result.stderr
+    assert f"quality gate for {DATE} passed" in log
+    result_path, data_docs = record["validation_result"], record["data_docs"]
+    assert (log.count(result_path), log.count(data_docs)) == (1, 1), [
+        line for line in log.splitlines() if result_path in line or data_docs in line
+    ]
+
+
 def runs_or_empty(deployment) -> list[dict]:
     """etl_runs before migrate_analytics_schema has created it: nothing yet."""
     try:

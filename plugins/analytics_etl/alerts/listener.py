@@ -7,11 +7,17 @@ What Airflow does call, in the API server, is the listener hook `on_dag_run_fail
 saying the state was set by hand. This listener (registered by the plugin) ends the record and mails
 once, like any failed run. A run that fails by itself reaches the same hook from the scheduler with
 another message: it is left to the DAG's callbacks, so it is never mailed twice.
+
+The hook runs inside the API server's PATCH request. The record is ended there (one UPDATE, so the
+history shows the run failed as soon as the click returns); the mail is sent from a daemon thread,
+so an SMTP server taking its time (the connection's `timeout`, times its `retry_limit`) never holds
+up "Mark as failed". A mail still being sent when the API server stops is lost.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any
 
 from airflow.listeners import hookimpl
@@ -66,4 +72,5 @@ def on_dag_run_failed(dag_run: Any, msg: str) -> None:
         except Exception:  # the mail must go out even when the record cannot be written
             log.exception("could not record run %s as failed in etl_runs", dag_run.run_id)
     log.warning("run %s of %s was marked failed by hand", dag_run.run_id, dag_run.dag_id)
-    deliver(marked_failed_alert(dag_run, days))
+    alert = marked_failed_alert(dag_run, days)  # built here: the run is the request's ORM object
+    threading.Thread(target=deliver, args=(alert,), name="etl-alert-mail", daemon=True).start()
