@@ -191,6 +191,7 @@ def stop(process: subprocess.Popen) -> None:
 # run of yesterday's partition, created through the serialized DAG as the scheduler creates it,
 # deadline included.
 CREATE_SCHEDULED_RUN = """
+import datetime as dt
 import sys
 from airflow.models.dagbag import DBDagBag
 from airflow.utils.session import create_session
@@ -199,7 +200,9 @@ from airflow.utils.types import DagRunTriggeredByType, DagRunType
 
 with create_session() as session:
     dag = DBDagBag().get_latest_version_of_dag("daily_analytics_etl", session=session)
-    info = dag.timetable.info(dag.timetable.last_due_day())  # yesterday's partition, as scheduled
+    # Yesterday's partition, as the nightly run has it, whatever the hour: before the cutoff (02:00)
+    # the last due day is the day before, whose run created now would be a late one, not promised.
+    info = dag.timetable.info(dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1))
     dag.create_dagrun(run_id=sys.argv[1], logical_date=None, data_interval=None, run_after=info.run_after,
                       partition_key=info.partition_key, partition_date=info.partition_date,
                       run_type=DagRunType.SCHEDULED, triggered_by=DagRunTriggeredByType.TIMETABLE,
