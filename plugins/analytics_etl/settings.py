@@ -23,14 +23,16 @@ VAR_MAX_REJECT_RATIO = "etl_max_reject_ratio"
 DEFAULT_MAX_REJECT_RATIO = 0.05
 
 
-def _variable(key: str, default: Any = None) -> Any:
+def variable(key: str, default: Any = None) -> Any:
+    """The Airflow variable `key` as set, or `default`: the one read of settings every module uses, so
+    that tests can set them all in one place."""
     from airflow.sdk import Variable
 
     return Variable.get(key, default=default)
 
 
 def required_variable(key: str) -> str:
-    value = _variable(key)
+    value = variable(key)
     if value in (None, ""):
         raise RuntimeError(
             f"Airflow variable {key!r} is not set (set it in the UI or as AIRFLOW_VAR_{key.upper()})"
@@ -39,7 +41,7 @@ def required_variable(key: str) -> str:
 
 
 def max_reject_ratio() -> float:
-    raw = _variable(VAR_MAX_REJECT_RATIO, DEFAULT_MAX_REJECT_RATIO)
+    raw = variable(VAR_MAX_REJECT_RATIO, DEFAULT_MAX_REJECT_RATIO)
     try:
         ratio = float(raw)
     except (TypeError, ValueError):
@@ -66,7 +68,7 @@ VAR_DROP_POKE = "etl_drop_poke_seconds"
 
 
 def _positive_seconds(key: str, default: float) -> float:
-    raw = _variable(key, default)
+    raw = variable(key, default)
     try:
         value = float(raw)
     except (TypeError, ValueError):
@@ -103,7 +105,7 @@ DEFAULT_DEADLINE = "06:00"
 
 def alert_recipients() -> list[str]:
     """The addresses of `etl_alert_to` (comma-separated); empty when the variable is not set."""
-    raw = _variable(VAR_ALERT_TO, "") or ""
+    raw = variable(VAR_ALERT_TO, "") or ""
     return [address.strip() for address in str(raw).split(",") if address.strip()]
 
 
@@ -124,7 +126,7 @@ DEFAULT_RETENTION_DAYS = 30
 
 def retention_days() -> int:
     """`etl_retention_days`, a whole number of days of at least 1 (default 30)."""
-    raw = _variable(VAR_RETENTION_DAYS, DEFAULT_RETENTION_DAYS)
+    raw = variable(VAR_RETENTION_DAYS, DEFAULT_RETENTION_DAYS)
     try:
         days = int(str(raw).strip())
     except ValueError:
@@ -145,7 +147,7 @@ DEFAULT_QUICK_JIT_BELOW_MB = 224
 
 
 def quick_jit_below_bytes() -> int:
-    raw = _variable(VAR_QUICK_JIT_BELOW_MB, DEFAULT_QUICK_JIT_BELOW_MB)
+    raw = variable(VAR_QUICK_JIT_BELOW_MB, DEFAULT_QUICK_JIT_BELOW_MB)
     try:
         mb = float(str(raw).strip())
     except ValueError:
@@ -162,5 +164,5 @@ VAR_SPARK_CDS_DIR = "etl_spark_cds_dir"
 
 
 def spark_cds_dir() -> str | None:
-    raw = _variable(VAR_SPARK_CDS_DIR, "") or ""
+    raw = variable(VAR_SPARK_CDS_DIR, "") or ""
     return str(raw).strip() or None

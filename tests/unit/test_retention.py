@@ -398,13 +398,13 @@ def test_log_rows_add_up_per_date_run_and_kind(tmp_path):
 # -- the setting ----------------------------------------------------------------------------------------
 @pytest.mark.parametrize(("raw", "days"), [(None, 30), ("7", 7), (" 90 ", 90), (45, 45)])
 def test_retention_days(monkeypatch, raw, days):
-    monkeypatch.setattr(settings, "_variable", lambda key, default=None: default if raw is None else raw)
+    monkeypatch.setattr(settings, "variable", lambda key, default=None: default if raw is None else raw)
     assert settings.retention_days() == days
 
 
 @pytest.mark.parametrize("raw", ["0", "-3", "thirty", "1.5", ""])
 def test_bad_retention_days_are_refused_naming_the_value(monkeypatch, raw):
-    monkeypatch.setattr(settings, "_variable", lambda key, default=None: raw)
+    monkeypatch.setattr(settings, "variable", lambda key, default=None: raw)
     with pytest.raises(ValueError, match="etl_retention_days"):
         settings.retention_days()
 

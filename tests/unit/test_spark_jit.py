@@ -68,12 +68,12 @@ def test_the_operator_chooses_c1_below_the_threshold_only(
 def test_the_threshold_variable_is_checked(monkeypatch: pytest.MonkeyPatch) -> None:
     from analytics_etl import settings
 
-    monkeypatch.setattr(settings, "_variable", lambda key, default=None: "1.5")
+    monkeypatch.setattr(settings, "variable", lambda key, default=None: "1.5")
     assert settings.quick_jit_below_bytes() == int(1.5 * 2**20)
-    monkeypatch.setattr(settings, "_variable", lambda key, default=None: "lots")
+    monkeypatch.setattr(settings, "variable", lambda key, default=None: "lots")
     with pytest.raises(ValueError, match="etl_spark_quick_jit_below_mb must be a number of MB, got 'lots'"):
         settings.quick_jit_below_bytes()
-    monkeypatch.setattr(settings, "_variable", lambda key, default=None: "-1")
+    monkeypatch.setattr(settings, "variable", lambda key, default=None: "-1")
     with pytest.raises(ValueError, match="must not be negative"):
         settings.quick_jit_below_bytes()
 

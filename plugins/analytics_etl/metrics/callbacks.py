@@ -148,7 +148,7 @@ def _settings() -> dict[str, Any]:
         log.warning("etl_max_reject_ratio does not parse: etl_reject_ratio_limit not published")
     try:
         deadline = settings.parse_deadline(
-            str(settings._variable(settings.VAR_DEADLINE, settings.DEFAULT_DEADLINE))
+            str(settings.variable(settings.VAR_DEADLINE, settings.DEFAULT_DEADLINE))
         )
         found["deadline_seconds"] = deadline.hour * 3600 + deadline.minute * 60 + deadline.second
     except ValueError:

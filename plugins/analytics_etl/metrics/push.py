@@ -56,7 +56,7 @@ def keep_days() -> int | None:
     it is anything else: a mistyped setting must not delete groups."""
     from analytics_etl import settings
 
-    raw = settings._variable(VAR_KEEP_DAYS, DEFAULT_KEEP_DAYS)
+    raw = settings.variable(VAR_KEEP_DAYS, DEFAULT_KEEP_DAYS)
     try:
         days = int(str(raw).strip())
     except ValueError:
