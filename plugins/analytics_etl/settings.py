@@ -126,15 +126,29 @@ DEFAULT_RETENTION_DAYS = 30
 
 def retention_days() -> int:
     """`etl_retention_days`, a whole number of days of at least 1 (default 30)."""
-    raw = variable(VAR_RETENTION_DAYS, DEFAULT_RETENTION_DAYS)
+    return whole_days(VAR_RETENTION_DAYS, DEFAULT_RETENTION_DAYS)
+
+
+# Metrics (docs/monitoring.md): the Pushgateway's groups pushed longer ago than this are deleted. The
+# default is the monitoring page's window, which draws the dates the gateway holds.
+VAR_METRICS_KEEP_DAYS = "etl_metrics_keep_days"
+DEFAULT_METRICS_KEEP_DAYS = 90
+
+
+def metrics_keep_days() -> int:
+    """`etl_metrics_keep_days`, a whole number of days of at least 1 (default 90)."""
+    return whole_days(VAR_METRICS_KEEP_DAYS, DEFAULT_METRICS_KEEP_DAYS)
+
+
+def whole_days(key: str, default: int) -> int:
+    """The variable `key` as a whole number of days of at least 1; ValueError naming it and its value."""
+    raw = variable(key, default)
     try:
         days = int(str(raw).strip())
     except ValueError:
-        raise ValueError(
-            f"variable {VAR_RETENTION_DAYS} must be a whole number of days, got {raw!r}"
-        ) from None
+        days = 0
     if days < 1:
-        raise ValueError(f"variable {VAR_RETENTION_DAYS} must be at least 1, got {days}")
+        raise ValueError(f"{key} must be a whole number of days of at least 1, got {raw!r}")
     return days
 
 

@@ -29,9 +29,6 @@ log = logging.getLogger(__name__)
 PUSHGATEWAY_CONN_ID = "prometheus_pushgateway"
 JOB = "daily_analytics_etl"
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-# The monitoring page draws the dates the gateway holds (instant queries): its default window is 90.
-VAR_KEEP_DAYS = "etl_metrics_keep_days"
-DEFAULT_KEEP_DAYS = 90
 # Pushed by every successful run of a date: the group the deadline rule (EtlDayNotLoadedByDeadline) reads.
 SUCCESS_METRIC = "etl_last_success_timestamp_seconds"
 
@@ -52,21 +49,15 @@ def group_url(base: str, date: str, job: str = JOB) -> str:
 
 
 def keep_days() -> int | None:
-    """`etl_metrics_keep_days`, a whole number of days of at least 1 (default 90); None, logged, when
-    it is anything else: a mistyped setting must not delete groups."""
+    """`etl_metrics_keep_days` (settings.metrics_keep_days); None, logged, when it is not a whole number
+    of days of at least 1: a mistyped setting must not delete groups."""
     from analytics_etl import settings
 
-    raw = settings.variable(VAR_KEEP_DAYS, DEFAULT_KEEP_DAYS)
     try:
-        days = int(str(raw).strip())
-    except ValueError:
-        days = 0
-    if days < 1:
-        log.warning(
-            "%s must be a whole number of days of at least 1, got %r: no group pruned", VAR_KEEP_DAYS, raw
-        )
+        return settings.metrics_keep_days()
+    except ValueError as err:
+        log.warning("%s: no group pruned", err)
         return None
-    return days
 
 
 def publish(body: str, date: str, days: int | None) -> bool:
